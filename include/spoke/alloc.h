@@ -1,0 +1,15 @@
+/* Allocation wrappers that abort on out-of-memory, so the error paths that remain are real. */
+#ifndef SPOKE_ALLOC_H
+#define SPOKE_ALLOC_H
+
+#include <stddef.h>
+
+void *spk_malloc(size_t n);
+void *spk_calloc(size_t nmemb, size_t size);
+void *spk_realloc(void *p, size_t n);
+char *spk_strdup(const char *s);
+char *spk_strndup(const char *s, size_t n);
+/* Returns a new string; free with free(). */
+char *spk_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

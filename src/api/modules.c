@@ -1,0 +1,145 @@
+/* /modules and /modules/{name}: create, list, show and update modules. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+#include "spoke/alloc.h"
+#include "spoke/error.h"
+#include "spoke/validate.h"
+#include "spoke/banned.h"
+
+#define DESCRIPTION_MAX 4096
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+/* GET /modules/{name} embeds the newest versions; the full list is paginated on /versions. */
+#define EMBEDDED_VERSIONS_MAX 1000
+
+void api_modules_create(struct spk_http_ctx *ctx, void *appv)
+{
+    struct spk_app *app = appv;
+    struct spk_error err = {0};
+    struct spk_module m = {0};
+    json_t *body = NULL;
+    const char *name = NULL, *description = NULL;
+
+    if (api_body_object(ctx, &body))
+        return;
+    json_t *jname = json_object_get(body, "name");
+    if (!json_is_string(jname)) {
+        spk_http_reply_errorf(ctx, SPK_E_INVALID, "name is required and must be a string");
+        goto out;
+    }
+    name = json_string_value(jname);
+    if (strlen(name) != json_string_length(jname) || spk_validate_module_name(name, &err)) {
+        if (!err.code)
+            spk_error_set(&err, SPK_E_INVALID, "invalid module name: contains a NUL character");
+        spk_http_reply_error(ctx, &err, NULL);
+        goto out;
+    }
+    if (api_opt_string(ctx, body, "description", DESCRIPTION_MAX, &description))
+        goto out;
+    if (spk_store_module_create(app->db, name, description ? description : "", &m, &err)) {
+        if (err.code == SPK_E_EXISTS)
+            spk_error_set(&err, SPK_E_EXISTS, "module %s already exists", name);
+        api_fail(ctx, &err);
+        goto out;
+    }
+    api_log_pool(ctx);
+    char *location = spk_asprintf("/modules/%s", m.name);
+    spk_http_add_header(ctx, "Location", location);
+    free(location);
+    spk_http_reply_json(ctx, 201, api_module_json(&m));
+out:
+    spk_module_release(&m);
+    json_decref(body);
+}
+
+void api_modules_list(struct spk_http_ctx *ctx, void *appv)
+{
+    struct spk_app *app = appv;
+    struct spk_error err = {0};
+    struct spk_module *mods = NULL;
+    size_t n = 0;
+    int64_t limit, offset;
+    const char *prefix = spk_http_query(ctx, "prefix");
+
+    if (api_query_int(ctx, "limit", LIST_DEFAULT, 1, LIST_MAX, &limit) ||
+        api_query_int(ctx, "offset", 0, 0, INT64_MAX / 2, &offset))
+        return;
+    if (prefix && strlen(prefix) > SPK_MODULE_NAME_MAX) {
+        spk_http_reply_errorf(ctx, SPK_E_INVALID, "prefix is longer than %d characters",
+                              SPK_MODULE_NAME_MAX);
+        return;
+    }
+    if (spk_store_module_list(app->db, prefix, limit + 1, offset, &mods, &n, &err)) {
+        api_fail(ctx, &err);
+        return;
+    }
+    api_log_pool(ctx);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n && i < (size_t)limit; i++)
+        json_array_append_new(arr, api_module_json(&mods[i]));
+    if (n > (size_t)limit) {
+        char *extra = NULL;
+        if (prefix && *prefix) {
+            char *esc = api_query_escape(prefix);
+            extra = spk_asprintf("&prefix=%s", esc);
+            free(esc);
+        }
+        api_link_next(ctx, "/modules", limit, offset + limit, extra ? extra : "");
+        free(extra);
+    }
+    spk_modules_free(mods, n);
+    spk_http_reply_json(ctx, 200, arr);
+}
+
+void api_module_get(struct spk_http_ctx *ctx, void *appv)
+{
+    struct spk_app *app = appv;
+    struct spk_error err = {0};
+    struct spk_module m = {0};
+    struct spk_version_summary *vers = NULL;
+    size_t n = 0;
+    const char *name;
+
+    if (api_module_param(ctx, &name))
+        return;
+    if (spk_store_module_get(app->db, name, 0, &m, &err) ||
+        spk_store_version_list(app->db, name, EMBEDDED_VERSIONS_MAX, 0, &vers, &n, &err)) {
+        api_fail(ctx, &err);
+        goto out;
+    }
+    api_log_pool(ctx);
+    json_t *j = api_module_json(&m);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, api_version_summary_json(&vers[i]));
+    json_object_set_new(j, "versions", arr);
+    spk_http_reply_json(ctx, 200, j);
+out:
+    free(vers);
+    spk_module_release(&m);
+}
+
+void api_module_update(struct spk_http_ctx *ctx, void *appv)
+{
+    struct spk_app *app = appv;
+    struct spk_error err = {0};
+    struct spk_module m = {0};
+    json_t *body = NULL;
+    const char *name, *description = NULL;
+
+    if (api_module_param(ctx, &name) || api_body_object(ctx, &body))
+        return;
+    if (api_opt_string(ctx, body, "description", DESCRIPTION_MAX, &description))
+        goto out;
+    if (spk_store_module_update(app->db, name, description, &m, &err)) {
+        api_fail(ctx, &err);
+        goto out;
+    }
+    api_log_pool(ctx);
+    spk_http_reply_json(ctx, 200, api_module_json(&m));
+out:
+    spk_module_release(&m);
+    json_decref(body);
+}

@@ -1,0 +1,207 @@
+/* spoke-server: wires config → log → stores → HTTP, waits for a signal, and tears down in
+ * reverse. `spoke-server migrate` applies the schema migrations and exits. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "spoke/api.h"
+#include "spoke/blob.h"
+#include "spoke/config.h"
+#include "spoke/error.h"
+#include "spoke/http.h"
+#include "spoke/log.h"
+#include "spoke/migrate.h"
+#include "spoke/store.h"
+#include "spoke/time.h"
+#include "spoke/banned.h"
+
+#define MIGRATE_RETRY_MS 30000
+
+static const char usage[] =
+    "usage: spoke-server [serve | migrate | --version | --help]\n"
+    "\n"
+    "  serve     apply pending migrations, then serve the API on SPOKE_PORT and\n"
+    "            /health/* on SPOKE_HEALTH_PORT (the default)\n"
+    "  migrate   apply pending migrations to SPOKE_POSTGRES_URL and exit\n"
+    "\n"
+    "Configuration comes from SPOKE_* environment variables; see docs/configuration.md.\n";
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* Instances may start before the primary accepts connections: retry with backoff for a while. */
+static int migrate_with_retry(const struct spk_config *cfg, int retry_ms)
+{
+    struct spk_error err = {0};
+    int64_t deadline = spk_time_mono_us() + (int64_t)retry_ms * 1000;
+    int backoff = 100;
+    for (;;) {
+        int n = spk_migrate_run(cfg->postgres_url, cfg->pg_connect_timeout_ms, &err);
+        if (n >= 0) {
+            spk_log_json(SPK_LOG_INFO, NULL, "migrations up to date",
+                         json_pack("{s:i, s:i}", "applied", n, "known", (int)spk_migrations_count));
+            return 0;
+        }
+        if (err.code != SPK_E_UNAVAILABLE || spk_time_mono_us() > deadline) {
+            spk_log_json(SPK_LOG_ERROR, NULL, "migrations failed",
+                         json_pack("{s:s}", "error", err.msg));
+            fprintf(stderr, "spoke-server: migrations failed: %s\n", err.msg);
+            return -1;
+        }
+        spk_logf(SPK_LOG_WARN, NULL, "primary not reachable for migrations, retrying in %d ms",
+                 backoff);
+        sleep_ms(backoff);
+        backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+    }
+}
+
+static int wait_for_signal(void)
+{
+    sigset_t set;
+    int sig = 0;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigwait(&set, &sig);
+    return sig;
+}
+
+/* SIGTERM: readiness fails at once so load balancers move away; after the drain period the
+ * listener closes; requests in flight finish within the shutdown timeout. */
+static void drain(struct spk_app *app, struct spk_http_server *api, const struct spk_config *cfg,
+                  int sig)
+{
+    atomic_store(&app->draining, 1);
+    spk_log_json(SPK_LOG_INFO, NULL, "draining",
+                 json_pack("{s:s, s:i}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                           "drain_ms", cfg->drain_ms));
+    sleep_ms(cfg->drain_ms);
+    spk_http_server_quiesce(api);
+    int64_t deadline = spk_time_mono_us() + (int64_t)cfg->shutdown_timeout_ms * 1000;
+    while (spk_http_server_inflight(api) > 0 && spk_time_mono_us() < deadline)
+        sleep_ms(10);
+    unsigned left = spk_http_server_inflight(api);
+    if (left)
+        spk_logf(SPK_LOG_WARN, NULL, "shutdown timeout with %u requests in flight", left);
+}
+
+static int serve(const struct spk_config *cfg)
+{
+    struct spk_error err = {0};
+    struct spk_app app = {.cfg = cfg};
+    struct spk_http_server *api = NULL, *health = NULL;
+    int rc = 1;
+
+    if (migrate_with_retry(cfg, MIGRATE_RETRY_MS))
+        return 1;
+    app.blobs = spk_blob_fs_create(cfg->filesystem_root, &err);
+    if (!app.blobs)
+        goto fail;
+    app.db = spk_db_create(cfg, &err);
+    if (!app.db)
+        goto fail;
+
+    struct spk_http_server_options hopts = {
+        .name = "health",
+        .host = cfg->host,
+        .port = cfg->health_port,
+        .threads = 2,
+        .max_body_bytes = 4096,
+        .routes = spk_health_routes,
+        .nroutes = spk_health_routes_count,
+        .app = &app,
+        .access_log = 0, /* probes every second would drown the log */
+    };
+    health = spk_http_server_create(&hopts, &err);
+    if (!health)
+        goto fail;
+    struct spk_http_server_options aopts = {
+        .name = "api",
+        .host = cfg->host,
+        .port = cfg->port,
+        .threads = cfg->threads,
+        .max_body_bytes = cfg->max_body_bytes,
+        .routes = spk_api_routes,
+        .nroutes = spk_api_routes_count,
+        .app = &app,
+        .access_log = 1,
+    };
+    api = spk_http_server_create(&aopts, &err);
+    if (!api)
+        goto fail;
+    spk_log_json(SPK_LOG_INFO, NULL, "serving",
+                 json_pack("{s:s, s:i, s:i, s:s, s:i, s:s}", "host", cfg->host, "port",
+                           spk_http_server_port(api), "health_port", spk_http_server_port(health),
+                           "blob_store", app.blobs->ops->name, "replicas", (int)cfg->nreplicas,
+                           "version", SPOKE_VERSION));
+
+    drain(&app, api, cfg, wait_for_signal());
+    rc = 0;
+    goto out;
+fail:
+    spk_log_json(SPK_LOG_ERROR, NULL, "start failed", json_pack("{s:s}", "error", err.msg));
+    fprintf(stderr, "spoke-server: %s\n", err.msg);
+out:
+    spk_http_server_destroy(api);
+    spk_http_server_destroy(health);
+    spk_db_destroy(app.db);
+    spk_blob_store_destroy(app.blobs);
+    if (rc == 0)
+        spk_logf(SPK_LOG_INFO, NULL, "stopped");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : "serve";
+    struct spk_config cfg;
+    struct spk_error err = {0};
+    int rc;
+
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("spoke-server %s\n", SPOKE_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0) {
+        fprintf(stderr, "spoke-server: unknown command \"%s\"\n%s", cmd, usage);
+        return 2;
+    }
+
+    /* Blocked here, so every thread started later inherits the mask and only sigwait sees them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (spk_config_load(&cfg, NULL, NULL, &err)) {
+        fprintf(stderr, "spoke-server: invalid configuration: %s\n", err.msg);
+        return 2;
+    }
+    spk_log_set_level(cfg.log_level);
+    if (!strcmp(cmd, "migrate")) {
+        int n = spk_migrate_run(cfg.postgres_url, cfg.pg_connect_timeout_ms, &err);
+        if (n < 0)
+            fprintf(stderr, "spoke-server: migrations failed: %s\n", err.msg);
+        else
+            printf("applied %d migration(s); %zu known\n", n, spk_migrations_count);
+        rc = n < 0 ? 1 : 0;
+    } else {
+        rc = serve(&cfg);
+    }
+    spk_config_release(&cfg);
+    return rc;
+}

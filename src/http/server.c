@@ -437,7 +437,7 @@ void spk_http_reply_owned(struct spk_http_ctx *ctx, int status, const char *cont
 
 void spk_http_reply_json(struct spk_http_ctx *ctx, int status, json_t *json)
 {
-    char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    char *text = json ? json_dumps(json, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
 
     json_decref(json);
     if (!text) {

@@ -100,6 +100,13 @@ void spk_db_health(struct spk_db *db, struct spk_db_health *out);
 /* Which pool served the last store call on this thread: "primary", "replica" or NULL. For logs. */
 const char *spk_store_last_pool(void);
 
+/* Connections checked out right now (spoke_db_connections_active{pool}); replicas summed. */
+struct spk_db_pool_stats {
+    int primary_active;
+    int replicas_active;
+};
+void spk_db_pool_stats(struct spk_db *db, struct spk_db_pool_stats *out);
+
 /* Flags for reads. */
 #define SPK_STORE_PRIMARY 0x1  /* read from the primary only (e.g. before a write) */
 #define SPK_STORE_NO_FILES 0x2 /* version reads: skip files, deps and source info */

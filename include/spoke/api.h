@@ -13,11 +13,13 @@
 struct spk_config;
 struct spk_db;
 struct spk_blob_store;
+struct spk_l1;
 
 struct spk_app {
     const struct spk_config *cfg;
     struct spk_db *db;
     struct spk_blob_store *blobs;
+    struct spk_l1 *l1; /* rendered concrete versions, keyed "module@version" */
     atomic_int draining; /* set on SIGTERM: readiness answers 503 from then on */
 };
 

@@ -29,6 +29,8 @@ struct spk_config {
 
     char *filesystem_root;       /* SPOKE_FILESYSTEM_ROOT (./data/blobs) */
 
+    size_t l1_cache_bytes;       /* SPOKE_L1_CACHE_BYTES (64 MiB; 0 disables) */
+
     size_t max_body_bytes;       /* SPOKE_MAX_BODY_BYTES (16 MiB) */
     size_t max_files;            /* SPOKE_MAX_FILES (1000) */
     size_t max_file_bytes;       /* SPOKE_MAX_FILE_BYTES (4 MiB) */

@@ -98,6 +98,10 @@ void spk_http_reply(struct spk_http_ctx *ctx, int status, const char *content_ty
 /* Takes ownership of body (malloc'd). */
 void spk_http_reply_owned(struct spk_http_ctx *ctx, int status, const char *content_type,
                           char *body, size_t len);
+/* Sends body without copying it; release(arg) runs once the response is done with it (also
+ * when the reply cannot be sent). For shared immutable buffers such as cache entries. */
+void spk_http_reply_borrowed(struct spk_http_ctx *ctx, int status, const char *content_type,
+                             const void *body, size_t len, void (*release)(void *arg), void *arg);
 /* Compact JSON, application/json; charset=utf-8. json is stolen. */
 void spk_http_reply_json(struct spk_http_ctx *ctx, int status, json_t *json);
 /* {"error", "code", "request_id"} with the status of err->code; 503 adds Retry-After.

@@ -1,6 +1,8 @@
 /* /modules/{name}/versions and /modules/{name}/versions/{version}: list versions and pull one
  * with its file contents. A concrete version is immutable, so its reply is cacheable forever and
  * its ETag is its digest; "latest" moves, so it is cached only briefly. */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +12,7 @@
 #include "spoke/buf.h"
 #include "spoke/config.h"
 #include "spoke/error.h"
+#include "spoke/l1.h"
 #include "spoke/semver.h"
 #include "spoke/banned.h"
 
@@ -117,35 +120,89 @@ int api_blob_read(struct spk_app *app, const struct spk_version_file *f, struct 
     return -1;
 }
 
-void api_version_get(struct spk_http_ctx *ctx, void *appv)
+/* Renders a version with its contents. Returns a new string (free with free()) or NULL after
+ * replying with the error. */
+static char *render_with_contents(struct spk_http_ctx *ctx, struct spk_app *app,
+                                  const struct spk_version *v, size_t *len)
 {
-    struct spk_app *app = appv;
     struct spk_error err = {0};
-    struct spk_version v = {0};
     struct spk_buf content = SPK_BUF_INIT;
-    const char *name;
-    int is_latest;
-    json_t *j = NULL;
-
-    if (api_module_param(ctx, &name) || api_version_load(ctx, app, name, &v, &is_latest))
-        goto out;
-    if (api_conditional(ctx, v.digest, is_latest))
-        goto out;
-    j = api_version_json(&v);
+    json_t *j = api_version_json(v);
     json_t *files = json_object_get(j, "files");
-    for (size_t i = 0; i < v.nfiles; i++) {
+    char *text = NULL;
+
+    for (size_t i = 0; i < v->nfiles; i++) {
         spk_buf_reset(&content);
-        if (api_blob_read(app, &v.files[i], &content, &err)) {
+        if (api_blob_read(app, &v->files[i], &content, &err)) {
             spk_http_reply_error(ctx, &err, NULL);
             goto out;
         }
         json_object_set_new(json_array_get(files, i), "content",
                             json_stringn(content.data ? content.data : "", content.len));
     }
-    spk_http_reply_json(ctx, 200, j);
-    j = NULL;
+    text = json_dumps(j, JSON_COMPACT);
+    if (!text)
+        spk_http_reply_errorf(ctx, SPK_E_INTERNAL, "version %s@%s could not be encoded",
+                              v->module_name, v->version);
+    else
+        *len = strlen(text);
 out:
     json_decref(j);
     spk_buf_release(&content);
+    return text;
+}
+
+static void release_l1_entry(void *e)
+{
+    spk_l1_entry_release(e);
+}
+
+/* Serves a concrete version from the in-process cache. A version never changes once pushed, so
+ * an entry is valid for as long as it stays in the cache. Returns 1 when it replied. */
+static int serve_cached(struct spk_http_ctx *ctx, struct spk_app *app, const char *key)
+{
+    const struct spk_l1_entry *e = spk_l1_get(app->l1, key);
+    if (!e)
+        return 0;
+    spk_http_log_field(ctx, "cache", json_string("l1"));
+    if (api_conditional(ctx, e->etag, 0)) {
+        spk_l1_entry_release(e);
+        return 1;
+    }
+    spk_http_reply_borrowed(ctx, 200, "application/json; charset=utf-8", e->data, e->len,
+                            release_l1_entry, (void *)(uintptr_t)e);
+    return 1;
+}
+
+void api_version_get(struct spk_http_ctx *ctx, void *appv)
+{
+    struct spk_app *app = appv;
+    struct spk_version v = {0};
+    struct spk_semver sv;
+    const char *name, *param = spk_http_param(ctx, "version");
+    char key[SPK_MODULE_NAME_MAX + SPK_SEMVER_MAX_LEN + 2];
+    int is_latest;
+    size_t len = 0;
+
+    if (api_module_param(ctx, &name))
+        return;
+    int concrete = strcmp(param, "latest") != 0 && spk_semver_parse(param, &sv, NULL) == 0;
+    if (concrete) {
+        snprintf(key, sizeof(key), "%s@%s", name, sv.canonical);
+        if (serve_cached(ctx, app, key))
+            return;
+    }
+    if (api_version_load(ctx, app, name, &v, &is_latest))
+        goto out;
+    if (api_conditional(ctx, v.digest, is_latest))
+        goto out;
+    char *text = render_with_contents(ctx, app, &v, &len);
+    if (!text)
+        goto out;
+    if (concrete)
+        spk_l1_put(app->l1, key, text, len, v.digest);
+    spk_http_log_field(ctx, "cache", json_string("miss"));
+    spk_http_reply_owned(ctx, 200, "application/json; charset=utf-8", text, len);
+out:
     spk_version_release(&v);
 }

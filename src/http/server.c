@@ -435,6 +435,20 @@ void spk_http_reply_owned(struct spk_http_ctx *ctx, int status, const char *cont
     set_reply(ctx, status, content_type, r, len);
 }
 
+void spk_http_reply_borrowed(struct spk_http_ctx *ctx, int status, const char *content_type,
+                             const void *body, size_t len, void (*release)(void *arg), void *arg)
+{
+    if (already_replied(ctx)) {
+        release(arg);
+        return;
+    }
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)body, release, arg);
+    if (!r)
+        release(arg);
+    set_reply(ctx, status, content_type, r, len);
+}
+
 void spk_http_reply_json(struct spk_http_ctx *ctx, int status, json_t *json)
 {
     char *text = json ? json_dumps(json, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;

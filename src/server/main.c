@@ -13,6 +13,7 @@
 #include "spoke/config.h"
 #include "spoke/error.h"
 #include "spoke/http.h"
+#include "spoke/l1.h"
 #include "spoke/log.h"
 #include "spoke/migrate.h"
 #include "spoke/store.h"
@@ -105,6 +106,7 @@ static int serve(const struct spk_config *cfg)
     app.blobs = spk_blob_fs_create(cfg->filesystem_root, &err);
     if (!app.blobs)
         goto fail;
+    app.l1 = spk_l1_create(cfg->l1_cache_bytes);
     app.db = spk_db_create(cfg, &err);
     if (!app.db)
         goto fail;
@@ -154,6 +156,7 @@ out:
     spk_http_server_destroy(health);
     spk_db_destroy(app.db);
     spk_blob_store_destroy(app.blobs);
+    spk_l1_destroy(app.l1);
     if (rc == 0)
         spk_logf(SPK_LOG_INFO, NULL, "stopped");
     return rc;

@@ -1,5 +1,6 @@
 # Turns migrations/NNN_name.sql into a C array of {name, sql} rows, in file-name order.
 set(body "/* Generated from the files in migrations/ at build time; do not edit. */\n#include \"spoke/migrate.h\"\n\n")
+string(REPLACE "," ";" FILES "${FILES}")
 set(rows "")
 set(i 0)
 foreach(f IN LISTS FILES)

@@ -67,6 +67,13 @@ struct spk_version {
 };
 void spk_version_release(struct spk_version *v);
 
+/* A name a version's own files define (see include/spoke/proto.h). */
+struct spk_symbol_ref {
+    const char *kind; /* "message", "enum", "service" */
+    const char *full_name;
+    const char *file;
+};
+
 struct spk_version_new {
     const char *module_name;
     const struct spk_semver *semver;
@@ -78,6 +85,9 @@ struct spk_version_new {
     const char *repository; /* NULL or "" when unknown */
     const char *commit_sha;
     const char *branch;
+    const char *descriptor_sha256; /* the compiled FileDescriptorSet's blob; NULL if none */
+    const struct spk_symbol_ref *symbols;
+    size_t nsymbols;
 };
 
 struct spk_db_health {
@@ -139,5 +149,12 @@ int spk_store_version_get(struct spk_db *db, const char *module, const char *ver
  * -1 on error (NOT_FOUND if the module is missing). */
 int spk_store_version_create(struct spk_db *db, const struct spk_version_new *in,
                              struct spk_version *out, struct spk_error *err);
+
+/* Versions that declare module@version as a direct dependency, as "module@version" strings in
+ * module-name order, newest version first within a module. New array of new strings: free each
+ * and the array. NOT_FOUND if module@version itself does not exist. */
+int spk_store_version_dependents(struct spk_db *db, const char *module, const char *version,
+                                 int64_t limit, int64_t offset, char ***out, size_t *n,
+                                 struct spk_error *err);
 
 #endif

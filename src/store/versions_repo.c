@@ -308,6 +308,28 @@ static int insert_deps(struct spk_pg_conn *c, const char *version_id,
     return rc;
 }
 
+static int insert_symbols(struct spk_pg_conn *c, const char *version_id,
+                          const struct spk_version_new *in, struct spk_error *err)
+{
+    struct spk_buf kinds = SPK_BUF_INIT, names = SPK_BUF_INIT, files = SPK_BUF_INIT;
+    for (size_t i = 0; i < in->nsymbols; i++) {
+        array_add(&kinds, in->symbols[i].kind);
+        array_add(&names, in->symbols[i].full_name);
+        array_add(&files, in->symbols[i].file);
+    }
+    char *k = array_finish(&kinds), *n = array_finish(&names), *f = array_finish(&files);
+    const char *params[4] = {version_id, k, n, f};
+    int rc = spk_pg_exec(c,
+                         "INSERT INTO version_symbols (version_id, kind, full_name, file)"
+                         " SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[])"
+                         " ON CONFLICT DO NOTHING",
+                         4, params, err);
+    free(k);
+    free(n);
+    free(f);
+    return rc;
+}
+
 /* Ends the transaction after a failure; if that fails too, the pool closes the connection. */
 static void rollback(struct spk_pg_conn *c)
 {
@@ -374,7 +396,7 @@ static int do_version_create(struct spk_pg_conn *c, void *ctx, struct spk_error 
     snprintf(major, sizeof(major), "%" PRId64, sv->major);
     snprintf(minor, sizeof(minor), "%" PRId64, sv->minor);
     snprintf(patch, sizeof(patch), "%" PRId64, sv->patch);
-    const char *vparams[11] = {
+    const char *vparams[12] = {
         module_id,
         sv->canonical,
         major,
@@ -386,13 +408,14 @@ static int do_version_create(struct spk_pg_conn *c, void *ctx, struct spk_error 
         in->repository ? in->repository : "",
         in->commit_sha ? in->commit_sha : "",
         in->branch ? in->branch : "",
+        in->descriptor_sha256 ? in->descriptor_sha256 : "",
     };
     res = spk_pg_query(c,
                        "INSERT INTO versions (module_id, version, major, minor, patch, is_release,"
-                       " pre_key, digest, repository, commit_sha, branch)"
-                       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                       " pre_key, digest, repository, commit_sha, branch, descriptor_sha256)"
+                       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULLIF($12, ''))"
                        " RETURNING id, (extract(epoch FROM created_at) * 1000000)::bigint",
-                       11, vparams, err);
+                       12, vparams, err);
     if (!res && err && err->code == SPK_E_EXISTS) {
         /* Pushed before (or concurrently, and that push committed first): hand back what is
          * stored, read on this primary connection, so the caller can compare digests. */
@@ -412,6 +435,8 @@ static int do_version_create(struct spk_pg_conn *c, void *ctx, struct spk_error 
     if (in->nfiles > 0 && insert_files(c, version_id, in, err) < 0)
         goto fail;
     if (in->ndeps > 0 && insert_deps(c, version_id, in, err) < 0)
+        goto fail;
+    if (in->nsymbols > 0 && insert_symbols(c, version_id, in, err) < 0)
         goto fail;
 
     const char *idparams[1] = {module_id};

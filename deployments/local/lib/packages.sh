@@ -6,7 +6,7 @@
 SPOKE_BUILD_PACKAGES=(
   build-essential cmake pkg-config
   libmicrohttpd-dev libpq-dev libhiredis-dev libjansson-dev libcurl4-openssl-dev libssl-dev
-  libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
+  libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev
 )
 
 # Servers the local stack runs as plain processes, plus the tools its scripts call.

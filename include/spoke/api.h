@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "spoke/http.h"
+#include "spoke/proto.h"
 
 struct spk_config;
 struct spk_db;
@@ -20,6 +21,7 @@ struct spk_app {
     struct spk_db *db;
     struct spk_blob_store *blobs;
     struct spk_l1 *l1; /* rendered concrete versions, keyed "module@version" */
+    struct spk_protoc_options protoc; /* wkt_root is a private directory, see spk_proto_wkt_create */
     atomic_int draining; /* set on SIGTERM: readiness answers 503 from then on */
 };
 

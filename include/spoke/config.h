@@ -29,6 +29,10 @@ struct spk_config {
 
     char *filesystem_root;       /* SPOKE_FILESYSTEM_ROOT (./data/blobs) */
 
+    char *protoc;                /* SPOKE_PROTOC (/usr/bin/protoc) */
+    char *protoc_include;        /* SPOKE_PROTOC_INCLUDE (/usr/include): holds google/protobuf */
+    int protoc_timeout_ms;       /* SPOKE_PROTOC_TIMEOUT_MS (10000) */
+
     size_t l1_cache_bytes;       /* SPOKE_L1_CACHE_BYTES (64 MiB; 0 disables) */
 
     size_t max_body_bytes;       /* SPOKE_MAX_BODY_BYTES (16 MiB) */

@@ -65,6 +65,12 @@ int spk_proto_compile(const struct spk_protoc_options *opts, const struct spk_pr
                       size_t nfiles, const struct spk_proto_file *deps, size_t ndeps,
                       struct spk_proto_result *out, struct spk_error *err);
 
+/* Makes a private directory whose only entry, google/protobuf, links to
+ * include_dir/google/protobuf, so imports can reach the well-known types and nothing else of
+ * include_dir. Returns its path (free with spk_proto_wkt_destroy) or NULL with err. */
+char *spk_proto_wkt_create(const char *include_dir, struct spk_error *err);
+void spk_proto_wkt_destroy(char *root);
+
 /* Parses protoc's gcc-style diagnostics ("file:line:col: message", "file: message", "message")
  * into out, keeping at most max entries. Pure; exposed for unit tests. */
 void spk_proto_parse_diagnostics(const char *text, size_t len, size_t max,

@@ -44,6 +44,17 @@ int api_conditional(struct spk_http_ctx *ctx, const char *digest, int is_latest)
 int api_blob_read(struct spk_app *app, const struct spk_version_file *f, struct spk_buf *out,
                   struct spk_error *err);
 
+/* The version with file contents, as served by GET …/versions/{version}. NULL with err when a
+ * blob cannot be read. */
+json_t *api_version_render(struct spk_app *app, const struct spk_version *v, struct spk_error *err);
+
+/* Compiles files against the transitive closure of deps (canonical "module@version"). On success
+ * returns 0 with out filled (release it); otherwise replies (422 invalid_schema with details, or
+ * the backend error) and returns -1. */
+int api_schema_check(struct spk_http_ctx *ctx, struct spk_app *app,
+                     const struct spk_proto_file *files, size_t nfiles, char *const *deps,
+                     size_t ndeps, struct spk_proto_result *out);
+
 json_t *api_module_json(const struct spk_module *m);
 json_t *api_version_summary_json(const struct spk_version_summary *v);
 /* files without contents; the caller adds "content" when it has it. */
@@ -58,6 +69,9 @@ void api_versions_push(struct spk_http_ctx *ctx, void *app);
 void api_versions_list(struct spk_http_ctx *ctx, void *app);
 void api_version_get(struct spk_http_ctx *ctx, void *app);
 void api_file_get(struct spk_http_ctx *ctx, void *app);
+void api_validate(struct spk_http_ctx *ctx, void *app);
+void api_version_dependencies(struct spk_http_ctx *ctx, void *app);
+void api_version_dependents(struct spk_http_ctx *ctx, void *app);
 void api_health_live(struct spk_http_ctx *ctx, void *app);
 void api_health_ready(struct spk_http_ctx *ctx, void *app);
 

@@ -128,8 +128,8 @@ static int parse_deps(struct push *p, json_t *deps, struct spk_error *err)
             return spk_error_set(err, SPK_E_INVALID, "dependencies[%zu] must be a string", i);
         if (spk_validate_dependency(json_string_value(d), ref, sizeof(ref), err))
             return -1;
-        size_t mlen = strlen(p->module);
-        if (strncmp(ref, p->module, mlen) == 0 && ref[mlen] == '@')
+        size_t mlen = p->module ? strlen(p->module) : 0;
+        if (mlen && strncmp(ref, p->module, mlen) == 0 && ref[mlen] == '@')
             return spk_error_set(err, SPK_E_INVALID, "module %s cannot depend on itself",
                                  p->module);
         p->deps[p->ndeps++] = spk_strdup(ref);
@@ -185,6 +185,43 @@ static int parse_push(struct push *p, json_t *body, const struct spk_config *cfg
     spk_digest_compute(df, p->nfiles, (const char *const *)p->deps, p->ndeps, p->digest);
     free(df);
     return 0;
+}
+
+/* Compiles the pushed files against their dependencies; replies and returns -1 when they do
+ * not compile. */
+static int validate(struct spk_http_ctx *ctx, struct spk_app *app, const struct push *p,
+                    struct spk_proto_result *schema)
+{
+    struct spk_proto_file *files = spk_malloc(p->nfiles * sizeof(*files));
+    for (size_t i = 0; i < p->nfiles; i++)
+        files[i] = (struct spk_proto_file){p->files[i].path, p->contents[i], p->content_lens[i],
+                                           NULL};
+    int rc = api_schema_check(ctx, app, files, p->nfiles, p->deps, p->ndeps, schema);
+    free(files);
+    return rc;
+}
+
+/* The FileDescriptorSet is kept as a blob like any file, under its own digest. */
+static int store_descriptor(struct spk_app *app, const struct spk_proto_result *schema,
+                            char sha[SPK_SHA256_HEX_LEN + 1], struct spk_error *err)
+{
+    spk_sha256_hex(schema->descriptor_set, schema->descriptor_len, sha);
+    int have = spk_blob_exists(app->blobs, sha, err);
+    if (have < 0)
+        return -1;
+    return have ? 0 : spk_blob_put(app->blobs, sha, schema->descriptor_set,
+                                   schema->descriptor_len, err);
+}
+
+/* The store's view of the symbols (borrowed strings). New array; free with free(). */
+static struct spk_symbol_ref *symbol_refs(const struct spk_proto_result *schema)
+{
+    struct spk_symbol_ref *refs = spk_calloc(schema->nsymbols ? schema->nsymbols : 1,
+                                             sizeof(*refs));
+    for (size_t i = 0; i < schema->nsymbols; i++)
+        refs[i] = (struct spk_symbol_ref){spk_proto_symbol_kind_name(schema->symbols[i].kind),
+                                          schema->symbols[i].full_name, schema->symbols[i].file};
+    return refs;
 }
 
 static int write_blobs(struct spk_app *app, const struct push *p, struct spk_error *err)
@@ -255,6 +292,9 @@ void api_versions_push(struct spk_http_ctx *ctx, void *appv)
     struct push p = {0};
     struct spk_module m = {0};
     struct spk_version v = {0};
+    struct spk_proto_result schema = {0};
+    struct spk_symbol_ref *symbols = NULL;
+    char descriptor[SPK_SHA256_HEX_LEN + 1] = "";
     json_t *body = NULL;
 
     if (api_module_param(ctx, &p.module) || api_body_object(ctx, &body))
@@ -281,6 +321,11 @@ void api_versions_push(struct spk_http_ctx *ctx, void *appv)
         goto out;
     }
 
+    if (validate(ctx, app, &p, &schema) || store_descriptor(app, &schema, descriptor, &err)) {
+        if (err.code)
+            api_fail(ctx, &err);
+        goto out;
+    }
     if (write_blobs(app, &p, &err)) {
         api_fail(ctx, &err);
         goto out;
@@ -296,6 +341,9 @@ void api_versions_push(struct spk_http_ctx *ctx, void *appv)
         .repository = p.repository,
         .commit_sha = p.commit_sha,
         .branch = p.branch,
+        .descriptor_sha256 = descriptor,
+        .symbols = symbols = symbol_refs(&schema),
+        .nsymbols = schema.nsymbols,
     };
     spk_version_release(&v);
     int created = spk_store_version_create(app->db, &in, &v, &err);
@@ -307,8 +355,41 @@ void api_versions_push(struct spk_http_ctx *ctx, void *appv)
     else
         reply_created(ctx, &p, &v);
 out:
+    free(symbols);
+    spk_proto_result_release(&schema);
     spk_version_release(&v);
     spk_module_release(&m);
+    push_release(&p);
+    json_decref(body);
+}
+
+/* POST /validate: the push's checks and compilation, storing nothing. */
+void api_validate(struct spk_http_ctx *ctx, void *appv)
+{
+    struct spk_app *app = appv;
+    struct spk_error err = {0};
+    struct push p = {0};
+    struct spk_proto_result schema = {0};
+    json_t *body = NULL;
+
+    if (api_body_object(ctx, &body))
+        return;
+    if (parse_files(&p, json_object_get(body, "files"), app->cfg, &err) ||
+        parse_deps(&p, json_object_get(body, "dependencies"), &err)) {
+        spk_http_reply_error(ctx, &err, NULL);
+        goto out;
+    }
+    if (validate(ctx, app, &p, &schema))
+        goto out;
+    json_t *syms = json_array();
+    for (size_t i = 0; i < schema.nsymbols; i++)
+        json_array_append_new(syms, json_pack("{s:s, s:s, s:s}", "kind",
+                                              spk_proto_symbol_kind_name(schema.symbols[i].kind),
+                                              "name", schema.symbols[i].full_name, "file",
+                                              schema.symbols[i].file));
+    spk_http_reply_json(ctx, 200, json_pack("{s:b, s:o}", "valid", 1, "symbols", syms));
+out:
+    spk_proto_result_release(&schema);
     push_release(&p);
     json_decref(body);
 }

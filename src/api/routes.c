@@ -11,6 +11,9 @@ const struct spk_http_route spk_api_routes[] = {
     {"GET", "/modules/{name}/versions", api_versions_list},
     {"GET", "/modules/{name}/versions/{version}", api_version_get},
     {"GET", "/modules/{name}/versions/{version}/files/{path...}", api_file_get},
+    {"GET", "/modules/{name}/versions/{version}/dependencies", api_version_dependencies},
+    {"GET", "/modules/{name}/versions/{version}/dependents", api_version_dependents},
+    {"POST", "/validate", api_validate},
 };
 const size_t spk_api_routes_count = sizeof(spk_api_routes) / sizeof(spk_api_routes[0]);
 

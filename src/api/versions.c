@@ -120,35 +120,43 @@ int api_blob_read(struct spk_app *app, const struct spk_version_file *f, struct 
     return -1;
 }
 
+json_t *api_version_render(struct spk_app *app, const struct spk_version *v, struct spk_error *err)
+{
+    struct spk_buf content = SPK_BUF_INIT;
+    json_t *j = api_version_json(v);
+    json_t *files = json_object_get(j, "files");
+
+    for (size_t i = 0; i < v->nfiles; i++) {
+        spk_buf_reset(&content);
+        if (api_blob_read(app, &v->files[i], &content, err)) {
+            json_decref(j);
+            j = NULL;
+            break;
+        }
+        json_object_set_new(json_array_get(files, i), "content",
+                            json_stringn(content.data ? content.data : "", content.len));
+    }
+    spk_buf_release(&content);
+    return j;
+}
+
 /* Renders a version with its contents. Returns a new string (free with free()) or NULL after
  * replying with the error. */
 static char *render_with_contents(struct spk_http_ctx *ctx, struct spk_app *app,
                                   const struct spk_version *v, size_t *len)
 {
     struct spk_error err = {0};
-    struct spk_buf content = SPK_BUF_INIT;
-    json_t *j = api_version_json(v);
-    json_t *files = json_object_get(j, "files");
-    char *text = NULL;
+    json_t *j = api_version_render(app, v, &err);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
-    for (size_t i = 0; i < v->nfiles; i++) {
-        spk_buf_reset(&content);
-        if (api_blob_read(app, &v->files[i], &content, &err)) {
-            spk_http_reply_error(ctx, &err, NULL);
-            goto out;
-        }
-        json_object_set_new(json_array_get(files, i), "content",
-                            json_stringn(content.data ? content.data : "", content.len));
-    }
-    text = json_dumps(j, JSON_COMPACT);
-    if (!text)
+    json_decref(j);
+    if (!j)
+        spk_http_reply_error(ctx, &err, NULL);
+    else if (!text)
         spk_http_reply_errorf(ctx, SPK_E_INTERNAL, "version %s@%s could not be encoded",
                               v->module_name, v->version);
     else
         *len = strlen(text);
-out:
-    json_decref(j);
-    spk_buf_release(&content);
     return text;
 }
 

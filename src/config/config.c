@@ -39,6 +39,9 @@ static const struct var vars[] = {
     {"SPOKE_POSTGRES_MAX_LAG_BYTES", K_I64, F(pg_max_lag_bytes), "16777216", 0, LLONG_MAX},
     {"SPOKE_POSTGRES_HEALTH_INTERVAL_MS", K_INT, F(pg_health_interval_ms), "1000", 10, 600000},
     {"SPOKE_FILESYSTEM_ROOT", K_STR, F(filesystem_root), "./data/blobs", 0, 0},
+    {"SPOKE_PROTOC", K_STR, F(protoc), "/usr/bin/protoc", 0, 0},
+    {"SPOKE_PROTOC_INCLUDE", K_STR, F(protoc_include), "/usr/include", 0, 0},
+    {"SPOKE_PROTOC_TIMEOUT_MS", K_INT, F(protoc_timeout_ms), "10000", 100, 600000},
     {"SPOKE_L1_CACHE_BYTES", K_SIZE, F(l1_cache_bytes), "67108864", 0, 64 * 1024 * MIB},
     {"SPOKE_MAX_BODY_BYTES", K_SIZE, F(max_body_bytes), "16777216", 1024, 1024 * MIB},
     {"SPOKE_MAX_FILES", K_SIZE, F(max_files), "1000", 1, 1000000},
@@ -150,6 +153,8 @@ void spk_config_release(struct spk_config *cfg)
     free(cfg->host);
     free(cfg->postgres_url);
     free(cfg->filesystem_root);
+    free(cfg->protoc);
+    free(cfg->protoc_include);
     for (size_t i = 0; i < cfg->nreplicas; i++)
         free(cfg->replica_urls[i]);
     free(cfg->replica_urls);

@@ -362,6 +362,43 @@ out:
     return rc;
 }
 
+char *spk_proto_wkt_create(const char *include_dir, struct spk_error *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    char *root = spk_asprintf("%s/spoke-wkt-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    char *probe = spk_asprintf("%s/google/protobuf/descriptor.proto", include_dir);
+    char *target = spk_asprintf("%s/google/protobuf", include_dir);
+    char *google = NULL, *link = NULL;
+    int ok = access(probe, R_OK) == 0 && mkdtemp(root) != NULL;
+    if (ok) {
+        google = spk_asprintf("%s/google", root);
+        link = spk_asprintf("%s/protobuf", google);
+        ok = mkdir(google, 0700) == 0 && symlink(target, link) == 0;
+        if (!ok)
+            remove_tree(root);
+    }
+    if (!ok) {
+        spk_error_set(err, SPK_E_INVALID,
+                      "SPOKE_PROTOC_INCLUDE %.200s: no google/protobuf/descriptor.proto there "
+                      "(install libprotobuf-dev)",
+                      include_dir);
+        free(root);
+        root = NULL;
+    }
+    free(probe);
+    free(target);
+    free(google);
+    free(link);
+    return root;
+}
+
+void spk_proto_wkt_destroy(char *root)
+{
+    if (root)
+        remove_tree(root);
+    free(root);
+}
+
 void spk_proto_result_release(struct spk_proto_result *r)
 {
     if (!r)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "spoke/api.h"
 #include "spoke/blob.h"
@@ -107,6 +108,18 @@ static int serve(const struct spk_config *cfg)
     if (!app.blobs)
         goto fail;
     app.l1 = spk_l1_create(cfg->l1_cache_bytes);
+    app.protoc = (struct spk_protoc_options){
+        .protoc = cfg->protoc,
+        .wkt_root = spk_proto_wkt_create(cfg->protoc_include, &err),
+        .timeout_ms = cfg->protoc_timeout_ms,
+        .max_descriptor = 8 * cfg->max_body_bytes,
+    };
+    if (!app.protoc.wkt_root)
+        goto fail;
+    if (access(cfg->protoc, X_OK) != 0) {
+        spk_error_set(&err, SPK_E_INVALID, "SPOKE_PROTOC %.200s is not an executable", cfg->protoc);
+        goto fail;
+    }
     app.db = spk_db_create(cfg, &err);
     if (!app.db)
         goto fail;
@@ -157,6 +170,7 @@ out:
     spk_db_destroy(app.db);
     spk_blob_store_destroy(app.blobs);
     spk_l1_destroy(app.l1);
+    spk_proto_wkt_destroy((char *)app.protoc.wkt_root);
     if (rc == 0)
         spk_logf(SPK_LOG_INFO, NULL, "stopped");
     return rc;

@@ -291,6 +291,8 @@ int spk_db_read(struct spk_db *db, int flags, spk_db_fn fn, void *ctx, struct sp
                     *err = rerr;
                 return -1;
             }
+            if (strcmp(rerr.msg, SPK_PG_EXHAUSTED_MSG) == 0)
+                continue; /* busy, not broken: try the next server */
             if (atomic_exchange(&rep->healthy, 0))
                 spk_log_json(SPK_LOG_WARN, NULL, "postgres replica unhealthy",
                              json_pack("{s:i,s:s}", "replica", (int)idx, "reason", rerr.msg));

@@ -55,7 +55,11 @@ struct spk_pg_pool *spk_pg_pool_create(const char *label, const char *conninfo, 
 /* All connections must have been released. NULL-safe. */
 void spk_pg_pool_destroy(struct spk_pg_pool *pool);
 
-/* Waits up to the pool's acquire timeout for a free slot ("database pool exhausted"), connects
+/* The message of the error spk_pg_pool_acquire sets when no slot freed up in time: a busy pool,
+ * unlike a failed connection, says nothing about the health of the server behind it. */
+#define SPK_PG_EXHAUSTED_MSG "database pool exhausted"
+
+/* Waits up to the pool's acquire timeout for a free slot (SPK_PG_EXHAUSTED_MSG), connects
  * it if needed and starts the checkout's query deadline. NULL with UNAVAILABLE on failure. */
 struct spk_pg_conn *spk_pg_pool_acquire(struct spk_pg_pool *pool, struct spk_error *err);
 /* The same with explicit bounds, for probes that must answer quickly. */

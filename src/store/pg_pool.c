@@ -414,7 +414,7 @@ struct spk_pg_conn *spk_pg_pool_acquire_within(struct spk_pg_pool *pool, int acq
     if (!c) {
         spk_logf(SPK_LOG_WARN, NULL, "postgres %s pool exhausted after %d ms", pool->label,
                  acquire_timeout_ms);
-        spk_error_set(err, SPK_E_UNAVAILABLE, "database pool exhausted");
+        spk_error_set(err, SPK_E_UNAVAILABLE, SPK_PG_EXHAUSTED_MSG);
         return NULL;
     }
 

@@ -270,7 +270,9 @@ class Stack:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        self.close(failed=exc_type is not None)
+        # run() ends with sys.exit(): a clean exit (code 0) inside the block is not a failure.
+        clean_exit = exc_type is not None and issubclass(exc_type, SystemExit) and not exc.code
+        self.close(failed=exc_type is not None and not clean_exit)
         return False
 
     def open(self):

@@ -21,7 +21,7 @@ struct spk_app {
     struct spk_db *db;
     struct spk_blob_store *blobs;
     struct spk_l1 *l1; /* rendered concrete versions, keyed "module@version" */
-    struct spk_protoc_options protoc; /* wkt_root is a private directory, see spk_proto_wkt_create */
+    struct spk_protoc_options protoc; /* runs the private toolchain, see spk_proto_toolchain_create */
     atomic_int draining; /* set on SIGTERM: readiness answers 503 from then on */
 };
 

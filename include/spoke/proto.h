@@ -53,7 +53,7 @@ void spk_proto_result_release(struct spk_proto_result *r);
 
 struct spk_protoc_options {
     const char *protoc;     /* path to the protoc binary */
-    const char *wkt_root;   /* directory that holds google/protobuf with the WKT files */
+    const char *wkt_root;   /* directory that holds google/protobuf with the WKT files (only) */
     int timeout_ms;         /* wall-clock limit */
     size_t max_descriptor;  /* largest FileDescriptorSet accepted (bytes) */
 };
@@ -65,11 +65,21 @@ int spk_proto_compile(const struct spk_protoc_options *opts, const struct spk_pr
                       size_t nfiles, const struct spk_proto_file *deps, size_t ndeps,
                       struct spk_proto_result *out, struct spk_error *err);
 
-/* Makes a private directory whose only entry, google/protobuf, links to
- * include_dir/google/protobuf, so imports can reach the well-known types and nothing else of
- * include_dir. Returns its path (free with spk_proto_wkt_destroy) or NULL with err. */
-char *spk_proto_wkt_create(const char *include_dir, struct spk_error *err);
-void spk_proto_wkt_destroy(char *root);
+/* A private toolchain directory:
+ *     <root>/include/google/protobuf -> include_dir/google/protobuf   (the well-known types)
+ *     <root>/bin/protoc                                               (a copy of protoc)
+ * protoc always adds the "include" directory beside its own binary to the import path; running
+ * the copy makes that directory the one above, so imports reach the well-known types and nothing
+ * else of the system (e.g. not /usr/include/stdio.h). */
+struct spk_proto_toolchain {
+    char *root;
+    char *protoc;  /* <root>/bin/protoc */
+    char *include; /* <root>/include */
+};
+int spk_proto_toolchain_create(const char *protoc, const char *include_dir,
+                               struct spk_proto_toolchain *out, struct spk_error *err);
+/* Removes the directory. NULL-safe, idempotent. */
+void spk_proto_toolchain_release(struct spk_proto_toolchain *t);
 
 /* Parses protoc's gcc-style diagnostics ("file:line:col: message", "file: message", "message")
  * into out, keeping at most max entries. Pure; exposed for unit tests. */

@@ -25,8 +25,8 @@ static void add(struct spk_proto_result *out, enum spk_proto_symbol_kind kind, c
 static void add_message(struct spk_proto_result *out, const char *scope,
                         const Google__Protobuf__DescriptorProto *m, const char *file)
 {
-    if (!m->name)
-        return;
+    if (!m->name || (m->options && m->options->has_map_entry && m->options->map_entry))
+        return; /* map<K, V> fields generate these; they are not the schema's own types */
     add(out, SPK_SYMBOL_MESSAGE, scope, m->name, file);
     char *inner = scope[0] ? spk_asprintf("%s.%s", scope, m->name) : spk_strdup(m->name);
     for (size_t i = 0; i < m->n_nested_type; i++)

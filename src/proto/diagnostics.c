@@ -44,6 +44,17 @@ static void add(struct spk_proto_result *out, char *file, int line, int col, con
     out->diags[out->ndiags++] = (struct spk_proto_diag){file, line, col, spk_strndup(msg, mlen)};
 }
 
+static int looks_like_path(const char *s, const char *end)
+{
+    int pathy = 0;
+    for (const char *p = s; p < end; p++) {
+        if (*p == ' ' || *p == '\t')
+            return 0;
+        pathy |= *p == '.' || *p == '/';
+    }
+    return pathy && end > s;
+}
+
 static void parse_line(const char *s, const char *end, struct spk_proto_result *out)
 {
     /* "file:line:col: message": the first ":<n>:<n>: " after a non-empty file name. */
@@ -59,13 +70,14 @@ static void parse_line(const char *s, const char *end, struct spk_proto_result *
             return;
         }
     }
-    /* "file.proto: message" */
+    /* "path: message", where path looks like one (has a '.' or '/', no blanks) */
     const char *sep = memchr(s, ':', (size_t)(end - s));
-    if (sep && sep + 1 < end && sep[1] == ' ' && sep - s > 6 && memcmp(sep - 6, ".proto", 6) == 0) {
+    if (sep && sep + 1 < end && sep[1] == ' ' && looks_like_path(s, sep)) {
         add(out, virtual_path(s, (size_t)(sep - s)), 0, 0, sep + 2, (size_t)(end - sep - 2));
         return;
     }
-    if ((size_t)(end - s) >= 9 && memcmp(s, "warning: ", 9) == 0)
+    if (((size_t)(end - s) >= 9 && memcmp(s, "warning: ", 9) == 0) ||
+        ((size_t)(end - s) >= 21 && memcmp(s, "[libprotobuf WARNING ", 21) == 0))
         return;
     add(out, spk_strdup(""), 0, 0, s, (size_t)(end - s));
 }

@@ -362,41 +362,98 @@ out:
     return rc;
 }
 
-char *spk_proto_wkt_create(const char *include_dir, struct spk_error *err)
+static int copy_executable(const char *from, const char *to)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+    char buf[65536];
+    if (in < 0)
+        return -1;
+    out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+    if (out < 0)
+        goto done;
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            goto done;
+        if (n == 0)
+            break;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w <= 0)
+                goto done;
+            off += w;
+        }
+    }
+    rc = 0;
+done:
+    if (out >= 0 && close(out) != 0)
+        rc = -1;
+    close(in);
+    return rc;
+}
+
+int spk_proto_toolchain_create(const char *protoc, const char *include_dir,
+                               struct spk_proto_toolchain *out, struct spk_error *err)
 {
     const char *tmp = getenv("TMPDIR");
-    char *root = spk_asprintf("%s/spoke-wkt-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     char *probe = spk_asprintf("%s/google/protobuf/descriptor.proto", include_dir);
     char *target = spk_asprintf("%s/google/protobuf", include_dir);
-    char *google = NULL, *link = NULL;
-    int ok = access(probe, R_OK) == 0 && mkdtemp(root) != NULL;
-    if (ok) {
-        google = spk_asprintf("%s/google", root);
-        link = spk_asprintf("%s/protobuf", google);
-        ok = mkdir(google, 0700) == 0 && symlink(target, link) == 0;
-        if (!ok)
-            remove_tree(root);
-    }
-    if (!ok) {
+    char *google = NULL, *link = NULL, *bin = NULL;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (access(probe, R_OK) != 0) {
         spk_error_set(err, SPK_E_INVALID,
                       "SPOKE_PROTOC_INCLUDE %.200s: no google/protobuf/descriptor.proto there "
                       "(install libprotobuf-dev)",
                       include_dir);
-        free(root);
-        root = NULL;
+        goto done;
     }
+    if (access(protoc, X_OK) != 0) {
+        spk_error_set(err, SPK_E_INVALID, "SPOKE_PROTOC %.200s is not an executable", protoc);
+        goto done;
+    }
+    out->root = spk_asprintf("%s/spoke-protoc-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(out->root)) {
+        free(out->root);
+        out->root = NULL;
+        spk_error_set(err, SPK_E_INTERNAL, "cannot create the protoc toolchain directory");
+        goto done;
+    }
+    out->include = spk_asprintf("%s/include", out->root);
+    out->protoc = spk_asprintf("%s/bin/protoc", out->root);
+    google = spk_asprintf("%s/google", out->include);
+    link = spk_asprintf("%s/protobuf", google);
+    bin = spk_asprintf("%s/bin", out->root);
+    if (mkdir(out->include, 0700) || mkdir(google, 0700) || symlink(target, link) ||
+        mkdir(bin, 0700) || copy_executable(protoc, out->protoc)) {
+        spk_logf(SPK_LOG_ERROR, NULL, "protoc toolchain in %s: %s", out->root, strerror(errno));
+        spk_error_set(err, SPK_E_INTERNAL, "cannot set up the protoc toolchain directory");
+        spk_proto_toolchain_release(out);
+        goto done;
+    }
+    rc = 0;
+done:
     free(probe);
     free(target);
     free(google);
     free(link);
-    return root;
+    free(bin);
+    return rc;
 }
 
-void spk_proto_wkt_destroy(char *root)
+void spk_proto_toolchain_release(struct spk_proto_toolchain *t)
 {
-    if (root)
-        remove_tree(root);
-    free(root);
+    if (!t)
+        return;
+    if (t->root)
+        remove_tree(t->root);
+    free(t->root);
+    free(t->protoc);
+    free(t->include);
+    memset(t, 0, sizeof(*t));
 }
 
 void spk_proto_result_release(struct spk_proto_result *r)

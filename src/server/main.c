@@ -99,6 +99,7 @@ static int serve(const struct spk_config *cfg)
 {
     struct spk_error err = {0};
     struct spk_app app = {.cfg = cfg};
+    struct spk_proto_toolchain toolchain = {0};
     struct spk_http_server *api = NULL, *health = NULL;
     int rc = 1;
 
@@ -108,18 +109,14 @@ static int serve(const struct spk_config *cfg)
     if (!app.blobs)
         goto fail;
     app.l1 = spk_l1_create(cfg->l1_cache_bytes);
+    if (spk_proto_toolchain_create(cfg->protoc, cfg->protoc_include, &toolchain, &err))
+        goto fail;
     app.protoc = (struct spk_protoc_options){
-        .protoc = cfg->protoc,
-        .wkt_root = spk_proto_wkt_create(cfg->protoc_include, &err),
+        .protoc = toolchain.protoc,
+        .wkt_root = toolchain.include,
         .timeout_ms = cfg->protoc_timeout_ms,
         .max_descriptor = 8 * cfg->max_body_bytes,
     };
-    if (!app.protoc.wkt_root)
-        goto fail;
-    if (access(cfg->protoc, X_OK) != 0) {
-        spk_error_set(&err, SPK_E_INVALID, "SPOKE_PROTOC %.200s is not an executable", cfg->protoc);
-        goto fail;
-    }
     app.db = spk_db_create(cfg, &err);
     if (!app.db)
         goto fail;
@@ -170,7 +167,7 @@ out:
     spk_db_destroy(app.db);
     spk_blob_store_destroy(app.blobs);
     spk_l1_destroy(app.l1);
-    spk_proto_wkt_destroy((char *)app.protoc.wkt_root);
+    spk_proto_toolchain_release(&toolchain);
     if (rc == 0)
         spk_logf(SPK_LOG_INFO, NULL, "stopped");
     return rc;

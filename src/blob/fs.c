@@ -1,7 +1,9 @@
 /* The filesystem blob backend: the embedded default. Blobs are files at
  * <root>/proto-files/sha256/ab/cdef…, written to a temporary name in the same directory, fsynced
  * and renamed into place, so a reader sees either no blob or the whole blob. Not for sharing
- * between hosts unless the directory is a shared filesystem with atomic rename. */
+ * between hosts unless the directory is a shared filesystem with atomic rename. Listing walks
+ * the tree for the garbage collector; temporary files of writes in progress are skipped. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include "spoke/buf.h"
 #include "spoke/error.h"
 #include "spoke/log.h"
+#include "spoke/metrics.h"
 #include "spoke/sha256.h"
 #include "spoke/banned.h"
 
@@ -181,6 +184,72 @@ static int fs_check(struct spk_blob_store *s, struct spk_error *err)
     return spk_error_set(err, SPK_E_UNAVAILABLE, "blob directory is not accessible");
 }
 
+/* Depth-first walk of dir (relative path rel under the root). Entries whose names mark a write
+ * in progress (".tmp.") are skipped. Returns 1 when fn asked to stop, 0 when done, -1 on error. */
+static int walk(const char *root, const char *rel, int depth, spk_blob_list_fn fn, void *ctx,
+                struct spk_error *err)
+{
+    char *dir = spk_asprintf("%s/%s", root, rel);
+    DIR *d = opendir(dir);
+    int rc = 0;
+    if (!d) {
+        int missing = errno == ENOENT;
+        if (!missing)
+            spk_logf(SPK_LOG_ERROR, NULL, "blob list %s: %s", dir, strerror(errno));
+        free(dir);
+        return missing ? 0 : spk_error_set(err, SPK_E_UNAVAILABLE, "blob store unavailable");
+    }
+    struct dirent *e;
+    while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp."))
+            continue;
+        char *key = spk_asprintf("%s/%s", rel, e->d_name);
+        char *path = spk_asprintf("%s/%s", root, key);
+        struct stat st;
+        int found = lstat(path, &st) == 0; /* a file deleted meanwhile is simply not listed */
+        if (found && S_ISDIR(st.st_mode)) {
+            if (depth < 8)
+                rc = walk(root, key, depth + 1, fn, ctx, err);
+        } else if (found && S_ISREG(st.st_mode)) {
+            char sha[65];
+            struct spk_blob_info info = {
+                .key = key,
+                .sha256 = spk_blob_key_parse(key, sha) == 0 ? sha : NULL,
+                .size = (uint64_t)st.st_size,
+                .mtime = (int64_t)st.st_mtime,
+            };
+            rc = fn(&info, ctx) ? 1 : 0;
+        }
+        free(path);
+        free(key);
+    }
+    if (rc == 0 && errno) {
+        spk_logf(SPK_LOG_ERROR, NULL, "blob list %s: %s", dir, strerror(errno));
+        rc = spk_error_set(err, SPK_E_UNAVAILABLE, "blob store unavailable");
+    }
+    closedir(d);
+    free(dir);
+    return rc;
+}
+
+static int fs_list(struct spk_blob_store *s, spk_blob_list_fn fn, void *ctx, struct spk_error *err)
+{
+    struct fs_store *fs = s->impl;
+    return walk(fs->root, "proto-files", 0, fn, ctx, err) < 0 ? -1 : 0;
+}
+
+static int fs_remove(struct spk_blob_store *s, const char *sha256, struct spk_error *err)
+{
+    char *path = blob_path(s, sha256);
+    int rc = 0;
+    if (unlink(path) != 0 && errno != ENOENT) {
+        spk_logf(SPK_LOG_ERROR, NULL, "blob delete %s: %s", sha256, strerror(errno));
+        rc = spk_error_set(err, SPK_E_UNAVAILABLE, "blob store unavailable");
+    }
+    free(path);
+    return rc;
+}
+
 static void fs_destroy(struct spk_blob_store *s)
 {
     struct fs_store *fs = s->impl;
@@ -189,12 +258,61 @@ static void fs_destroy(struct spk_blob_store *s)
     free(s);
 }
 
+/* The operations as the rest of the tree sees them, counted in
+ * spoke_storage_operations_total{op,result}. */
+static const char *outcome(int rc, const struct spk_error *err)
+{
+    if (rc >= 0)
+        return "ok";
+    return err && err->code == SPK_E_NOT_FOUND ? "not_found" : "error";
+}
+
+static int fs_exists_counted(struct spk_blob_store *s, const char *sha256, struct spk_error *err)
+{
+    int rc = fs_exists(s, sha256, err);
+    spk_metrics_storage_op("head", rc == 0 ? "not_found" : outcome(rc, err));
+    return rc;
+}
+
+static int fs_put_counted(struct spk_blob_store *s, const char *sha256, const void *data,
+                          size_t len, struct spk_error *err)
+{
+    int rc = fs_put(s, sha256, data, len, err);
+    spk_metrics_storage_op("put", outcome(rc, err));
+    return rc;
+}
+
+static int fs_get_counted(struct spk_blob_store *s, const char *sha256, size_t max_len,
+                          struct spk_buf *out, struct spk_error *err)
+{
+    int rc = fs_get(s, sha256, max_len, out, err);
+    spk_metrics_storage_op("get", outcome(rc, err));
+    return rc;
+}
+
+static int fs_list_counted(struct spk_blob_store *s, spk_blob_list_fn fn, void *ctx,
+                           struct spk_error *err)
+{
+    int rc = fs_list(s, fn, ctx, err);
+    spk_metrics_storage_op("list", outcome(rc, err));
+    return rc;
+}
+
+static int fs_remove_counted(struct spk_blob_store *s, const char *sha256, struct spk_error *err)
+{
+    int rc = fs_remove(s, sha256, err);
+    spk_metrics_storage_op("delete", outcome(rc, err));
+    return rc;
+}
+
 static const struct spk_blob_ops fs_ops = {
     .name = "filesystem",
-    .exists = fs_exists,
-    .put = fs_put,
-    .get = fs_get,
+    .exists = fs_exists_counted,
+    .put = fs_put_counted,
+    .get = fs_get_counted,
     .check = fs_check,
+    .list = fs_list_counted,
+    .remove = fs_remove_counted,
     .destroy = fs_destroy,
 };
 

@@ -5,6 +5,7 @@
  * - O(1) get/put/delete: a chained hash table per shard plus an intrusive LRU list.
  * - Entries are reference-counted: a reader keeps an entry alive after eviction or replacement
  *   until it calls spk_l1_entry_release, so a value can be sent without copying.
+ * - Entries put with a TTL (copies of mutable data) miss once it has passed.
  * - The byte budget counts value, key, ETag and per-entry overhead. A value larger than a
  *   shard's budget is not cached. */
 #ifndef SPOKE_L1_H
@@ -36,6 +37,10 @@ void spk_l1_destroy(struct spk_l1 *c);
 /* Copies key, value and etag; replaces an existing entry of the same key. */
 void spk_l1_put(struct spk_l1 *c, const char *key, const void *data, size_t len,
                 const char *etag);
+/* Like spk_l1_put, for copies of mutable data: a get ttl_ms or more after the put misses (and
+ * drops the entry). ttl_ms <= 0 stores nothing. */
+void spk_l1_put_ttl(struct spk_l1 *c, const char *key, const void *data, size_t len,
+                    const char *etag, int ttl_ms);
 /* NULL on a miss; otherwise a referenced entry: release it with spk_l1_entry_release. */
 const struct spk_l1_entry *spk_l1_get(struct spk_l1 *c, const char *key);
 void spk_l1_entry_release(const struct spk_l1_entry *e);

@@ -7,6 +7,7 @@
 
 #include "spoke/alloc.h"
 #include "spoke/l1.h"
+#include "spoke/time.h"
 #include "spoke/banned.h"
 
 #define SHARDS 16
@@ -16,6 +17,7 @@ struct node {
     struct spk_l1_entry pub; /* first, so a pub pointer is a node pointer */
     atomic_int refs;         /* one for the table while linked, one per reader */
     uint64_t hash;
+    int64_t expires_us;      /* monotonic; 0 = never */
     size_t cost;
     struct node *chain;      /* next in the bucket */
     struct node *prev, *next; /* LRU list */
@@ -150,8 +152,8 @@ static struct shard *shard_of(struct spk_l1 *c, uint64_t hash)
     return &c->shards[(hash >> 56) % SHARDS];
 }
 
-void spk_l1_put(struct spk_l1 *c, const char *key, const void *data, size_t len,
-                const char *etag)
+static void put_entry(struct spk_l1 *c, const char *key, const void *data, size_t len,
+                      const char *etag, int64_t expires_us)
 {
     uint64_t h = hash_key(key);
     struct shard *s = shard_of(c, h);
@@ -169,6 +171,7 @@ void spk_l1_put(struct spk_l1 *c, const char *key, const void *data, size_t len,
     n->pub.etag = spk_strdup(etag ? etag : "");
     n->key = spk_strndup(key, klen);
     n->hash = h;
+    n->expires_us = expires_us;
     n->cost = cost;
     atomic_init(&n->refs, 1);
 
@@ -191,12 +194,29 @@ void spk_l1_put(struct spk_l1 *c, const char *key, const void *data, size_t len,
     pthread_mutex_unlock(&s->lock);
 }
 
+void spk_l1_put(struct spk_l1 *c, const char *key, const void *data, size_t len,
+                const char *etag)
+{
+    put_entry(c, key, data, len, etag, 0);
+}
+
+void spk_l1_put_ttl(struct spk_l1 *c, const char *key, const void *data, size_t len,
+                    const char *etag, int ttl_ms)
+{
+    if (ttl_ms > 0)
+        put_entry(c, key, data, len, etag, spk_time_mono_us() + (int64_t)ttl_ms * 1000);
+}
+
 const struct spk_l1_entry *spk_l1_get(struct spk_l1 *c, const char *key)
 {
     uint64_t h = hash_key(key);
     struct shard *s = shard_of(c, h);
     pthread_mutex_lock(&s->lock);
     struct node *n = *find_slot(s, h, key);
+    if (n && n->expires_us && spk_time_mono_us() >= n->expires_us) {
+        remove_node(s, n);
+        n = NULL;
+    }
     if (n) {
         atomic_fetch_add(&n->refs, 1);
         list_unlink(s, n);

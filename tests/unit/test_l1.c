@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "spoke/l1.h"
 #include "unit.h"
@@ -116,6 +117,36 @@ static void test_reference_outlives_eviction(void)
     spk_l1_entry_release(e);
 }
 
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* Copies of mutable data expire: a get after the TTL misses and frees the entry. */
+static void test_ttl(void)
+{
+    struct spk_l1 *c = spk_l1_create(1 << 20);
+    spk_l1_put_ttl(c, "module|1|0|a|", "{}", 2, "1.0.0", 40);
+    spk_l1_put_ttl(c, "never", "{}", 2, "", 0); /* ttl <= 0 stores nothing */
+    spk_l1_put(c, "a@1.0.0", "{}", 2, "d");
+    const struct spk_l1_entry *e = spk_l1_get(c, "module|1|0|a|");
+    CHECK(e && strcmp(e->etag, "1.0.0") == 0);
+    CHECK(spk_l1_get(c, "never") == NULL);
+    sleep_ms(60);
+    CHECK(spk_l1_get(c, "module|1|0|a|") == NULL);
+    CHECK(e && e->len == 2); /* a reader's reference outlives the expiry */
+    spk_l1_entry_release(e);
+    const struct spk_l1_entry *f = spk_l1_get(c, "a@1.0.0"); /* no TTL: still there */
+    CHECK(f != NULL);
+    spk_l1_entry_release(f);
+    struct spk_l1_stats st;
+    spk_l1_stats(c, &st);
+    CHECK_INT_EQ(st.entries, 1);
+    spk_l1_destroy(c);
+}
+
 struct worker {
     struct spk_l1 *c;
     int id;
@@ -177,6 +208,7 @@ static const struct unit_test tests[] = {
     {"eviction_is_lru_and_bounded", test_eviction_is_lru_and_bounded},
     {"oversized_and_disabled", test_oversized_and_disabled},
     {"reference_outlives_eviction", test_reference_outlives_eviction},
+    {"ttl", test_ttl},
     {"concurrent", test_concurrent},
 };
 UNIT_MAIN(tests)

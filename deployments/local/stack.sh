@@ -14,7 +14,16 @@
 #   psql C [ARGS...]   psql as the postgres superuser on component C's socket, database spoke
 #   ports              "name port [health-port]" for every component at the current offset
 #
-# Components: pg-primary pg-replica instance-1 instance-2 instance-3 nginx
+# Components: pg-primary pg-replica otlp-receiver s3 instance-1 instance-2 instance-3 nginx prometheus
+#   (s3: the S3 server holding the blobs, @20minutes/s3rver, port 9000, data in $STACK/s3, bucket
+#    spoke, credentials S3RVER/S3RVER; the instances use it, not SPOKE_FILESYSTEM_ROOT)
+#   (otlp-receiver: the OTLP/HTTP metrics receiver the instances push to, port 4318;
+#    prometheus: scrapes the instances' /metrics every second, port 9099; see docs/observability.md)
+#   (redis-master, redis-replica: Redis 6379/6380 watched by sentinel-1..3 on 26379-26381, master
+#    name spoke; the instances find the master through the sentinels. After a failover the roles
+#    move: `stop redis-master` stops whichever Redis is the master now, `stop redis-replica` one
+#    that is not, and `start` of the same name restarts the process it stopped, which rejoins as a
+#    replica of the current master. SPOKE_REDIS_PASSWORD, when set, protects both servers.)
 #
 # Environment:
 #   SPOKE_STACK_DIR           state directory (default <repo>/.stack): data dirs, configs,
@@ -27,6 +36,9 @@
 #   SPOKE_STACK_STOP_TIMEOUT  seconds a component may take to exit before SIGKILL (default 20)
 #   SPOKE_DRAIN_MS, SPOKE_LOG_LEVEL
 #                             instance defaults for the local stack (500, info); override freely
+#   SPOKE_OTEL_ENDPOINT, SPOKE_OTEL_INTERVAL_MS
+#                             instance defaults too: the stack's otlp-receiver, every 1000 ms
+#   SPOKE_NODE_DIR            npm packages of the Node helpers (default <repo>/.cache/node)
 #   other SPOKE_*             passed through to the instances (e.g. SPOKE_MAX_BODY_BYTES)
 #
 # Processes are only ever signalled by the PIDs this script recorded, after checking that the PID
@@ -73,10 +85,18 @@ COMPONENT_TABLE='
 # name        kind      port  depends on
 pg-primary    pg        5432  -
 pg-replica    pg        5433  -
-instance-1    instance  8081  pg-primary|pg-replica
-instance-2    instance  8082  pg-primary|pg-replica
-instance-3    instance  8083  pg-primary|pg-replica
+otlp-receiver otlp      4318  -
+s3            s3        9000  -
+redis-master  redis     6379  -
+redis-replica redis     6380  -
+sentinel-1    sentinel  26379 redis-master|redis-replica
+sentinel-2    sentinel  26380 redis-master|redis-replica
+sentinel-3    sentinel  26381 redis-master|redis-replica
+instance-1    instance  8081  pg-primary|pg-replica,s3
+instance-2    instance  8082  pg-primary|pg-replica,s3
+instance-3    instance  8083  pg-primary|pg-replica,s3
 nginx         nginx     8080  instance-1|instance-2|instance-3
+prometheus    prometheus 9099 instance-1|instance-2|instance-3
 '
 COMPONENTS=()
 declare -A KIND PORT DEPS
@@ -158,10 +178,13 @@ http_code() { # url -> status code, 000 when nothing answers
   curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" 2>/dev/null || true
 }
 
-sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
-
 comp_pid() { "${KIND[$1]}_pid" "$1"; }
 comp_ports() { "${KIND[$1]}_ports" "$1"; }
+# The component that `start C` / `stop C` acts on: C, unless C's kind names a role that moves
+# between components (<kind>_target VERB C, e.g. redis-master after a failover).
+comp_target() { # verb name
+  if declare -F "${KIND[$2]}_target" >/dev/null; then "${KIND[$2]}_target" "$1" "$2"; else echo "$2"; fi
+}
 
 # Commands that change the stack hold this lock so that concurrent invocations do not interleave.
 # Every process started in the background closes fd 9 (9>&-) so that it does not keep the lock.
@@ -285,7 +308,9 @@ spawn() { # name command...
   local name=$1 log
   shift
   log=$(log_of "$name")
-  printf '=== %s starting: %s\n' "$(date -u +%FT%TZ)" "$*" >>"$log"
+  # (passwords and secret keys in the command's environment are masked in the log)
+  printf '=== %s starting: %s\n' "$(date -u +%FT%TZ)" \
+    "$(sed -E 's/((PASSWORD|SECRET_KEY)=)[^ ]*/\1***/g' <<<"$*")" >>"$log"
   (
     cd "$STACK_DIR"
     export SPOKE_STACK_COMPONENT=$name SPOKE_STACK_DIR=$STACK_DIR
@@ -293,9 +318,10 @@ spawn() { # name command...
   ) &
   local pid=$! deadline=$(($(now_ms) + 5000))
   echo "$pid" >"$(pidfile_of "$name")"
-  # Until the exec, /proc/<pid>/environ is still the forked shell's: wait for the marker (or death)
-  # so that the pid is recognised as this component from now on.
-  while pid_alive "$pid" && ! pid_environ_has "$pid" "SPOKE_STACK_COMPONENT=$name"; do
+  # Until the exec, /proc/<pid>/environ is still the forked shell's: wait until the kind's own pid
+  # lookup recognises the process (or it dies). (nginx overwrites its environ with its process
+  # title, so its kind checks the command line; waiting for the environ marker stalled 5 s.)
+  while pid_alive "$pid" && [[ -z $(comp_pid "$name") ]]; do
     (($(now_ms) >= deadline)) && break
     sleep 0.01
   done
@@ -361,6 +387,34 @@ pg_after_stop() { # a SIGKILLed postmaster leaves its lock file behind
   return 0
 }
 
+# A postmaster that crashed (kill -9) leaves its lock files behind (data dir and socket), and its
+# pid may linger as an unreaped zombie that postgres takes for a live postmaster ("lock file already
+# exists"). Once no process of the old server remains (each has the data dir as its working
+# directory), the lock files are stale and are removed, so `start` works after a crash as after a
+# stop.
+pg_clear_stale_lock() {
+  local name=$1 data p busy deadline
+  data=$(pg_datadir "$name")
+  [[ -f $data/postmaster.pid && -z $(pg_pid "$name") ]] || return 0
+  deadline=$(($(now_ms) + STOP_TIMEOUT * 1000))
+  while :; do
+    busy=''
+    for p in /proc/[0-9]*; do
+      if [[ $(readlink "$p/cwd" 2>/dev/null) == "$data" ]] && pid_alive "${p#/proc/}"; then
+        busy=${p#/proc/}
+        break
+      fi
+    done
+    [[ -z $busy ]] && break
+    if (($(now_ms) >= deadline)); then
+      echo "$name: pid $busy of the crashed server still runs in $data" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  rm -f "$data/postmaster.pid" "$RUN_DIR/.s.PGSQL.${PORT[$name]}.lock"
+}
+
 # Settings managed by the stack, rewritten at every start (the replica gets its own port).
 pg_write_stack_conf() {
   local name=$1 data
@@ -389,6 +443,7 @@ pg_ctl_start() {
   touch "$log"
   chown postgres:postgres "$log"
   install -d -o postgres -g postgres -m 0755 "$RUN_DIR"
+  pg_clear_stale_lock "$name" 2>>"$log" || return 1
   pg_write_stack_conf "$name"
   # pg_ctl's own messages and the server's output share the component log.
   # shellcheck disable=SC2094
@@ -410,9 +465,13 @@ pg_init_primary() {
 # --- Spoke local stack ---
 # fsync and full_page_writes are off: this is a throwaway local stack, where speed matters and a
 # machine crash may lose data. Never copy these two settings to a real deployment.
+# synchronous_commit stays on: a commit is acknowledged only once its WAL is written (with fsync
+# off that is one write()) and the walsender has been woken to stream it, so a primary killed
+# right after answering a push does not take that push with it (tests/e2e/test_chaos.py checks
+# this through promote-replica). Replication stays asynchronous: see docs/operations.md.
 fsync = off
 full_page_writes = off
-synchronous_commit = off
+synchronous_commit = on
 wal_level = replica
 max_wal_senders = 10
 wal_keep_size = 256MB
@@ -493,8 +552,12 @@ backend_env() {
   echo "SPOKE_POSTGRES_URL=postgres://$auth@127.0.0.1:$pp,127.0.0.1:$rp/$PG_DATABASE?sslmode=disable&target_session_attrs=read-write&connect_timeout=2"
   echo "SPOKE_POSTGRES_REPLICA_URLS=postgres://$auth@127.0.0.1:$rp/$PG_DATABASE?sslmode=disable&connect_timeout=2"
   echo "SPOKE_FILESYSTEM_ROOT=$BLOB_DIR"
+  s3_env
+  redis_env
   echo "SPOKE_DRAIN_MS=${SPOKE_DRAIN_MS:-500}"
   echo "SPOKE_LOG_LEVEL=${SPOKE_LOG_LEVEL:-info}"
+  echo "SPOKE_OTEL_ENDPOINT=${SPOKE_OTEL_ENDPOINT:-http://127.0.0.1:${PORT[otlp-receiver]}/v1/metrics}"
+  echo "SPOKE_OTEL_INTERVAL_MS=${SPOKE_OTEL_INTERVAL_MS:-1000}"
 }
 
 # Caller's SPOKE_* variables that are settings for the instances (not the stack's own knobs and
@@ -507,6 +570,7 @@ passthrough_env() {
     case $v in
       SPOKE_STACK_* | SPOKE_SERVER_BIN | SPOKE_BUILD_DIR | SPOKE_SOURCE_DIR | SPOKE_KEEP_STACK | \
       SPOKE_TEST_* | SPOKE_LB_URL | SPOKE_INSTANCE_URLS | SPOKE_HEALTH_URLS | \
+      SPOKE_NODE_DIR | SPOKE_PROMETHEUS_URL | SPOKE_OTLP_RECEIVER_URL | \
       SPOKE_HOST | SPOKE_PORT | SPOKE_HEALTH_PORT) continue ;;
     esac
     grep -qxF -- "$v" <<<"$set" && continue
@@ -563,24 +627,18 @@ nginx_pid() {
 nginx_probe() { [[ $(http_code "http://127.0.0.1:${PORT[$1]}/health/live") == 200 ]]; }
 nginx_health() { echo "live=$(http_code "http://127.0.0.1:${PORT[$1]}/health/live")"; }
 
+# The same renderer as the docker-compose and kubernetes shapes (deployments/nginx/render.sh).
 nginx_render() {
-  local name=$1 c ups='' hups='' sep='\n        ' out=$NGINX_PREFIX/nginx.conf
+  local name=$1 c
+  local -a args=(--template "$NGINX_TEMPLATE" --prefix "$NGINX_PREFIX" --error-log "$(log_of "$name")"
+                 --listen "127.0.0.1:${PORT[$name]}" --max-body "${SPOKE_MAX_BODY_BYTES:-16777216}")
   for c in "${COMPONENTS[@]}"; do
     [[ ${KIND[$c]} == instance ]] || continue
-    ups+="${ups:+$sep}server 127.0.0.1:${PORT[$c]} max_fails=1 fail_timeout=2s;"
-    hups+="${hups:+$sep}server 127.0.0.1:$(instance_health_port "$c") max_fails=1 fail_timeout=2s;"
+    args+=(--upstream "127.0.0.1:${PORT[$c]} max_fails=1 fail_timeout=2s"
+           --health-upstream "127.0.0.1:$(instance_health_port "$c") max_fails=1 fail_timeout=2s")
   done
-  # Comment lines are left alone (the template documents its placeholders there).
-  sed -e "/^[[:space:]]*#/!{
-            s|@PREFIX@|$(sed_escape "$NGINX_PREFIX")|g
-            s|@ERROR_LOG@|$(sed_escape "$(log_of "$name")")|g
-            s|@LISTEN@|127.0.0.1:${PORT[$name]}|g
-            s|@UPSTREAMS@|$ups|g
-            s|@HEALTH_UPSTREAMS@|$hups|g
-          }" "$NGINX_TEMPLATE" >"$out"
-  if grep -v '^[[:space:]]*#' "$out" | grep -E '@[A-Z_]+@' >&2; then
-    die "nginx: unrendered placeholder in $out"
-  fi
+  "$REPO_DIR/deployments/nginx/render.sh" "${args[@]}" >"$NGINX_PREFIX/nginx.conf" ||
+    die "nginx: could not render $NGINX_TEMPLATE"
 }
 
 nginx_start() {
@@ -596,6 +654,269 @@ nginx_start() {
     return 1
   fi
   spawn "$name" "$bin" "${args[@]}" -g 'daemon off;'
+}
+
+# ---------------------------------------------------------------------------------------------
+# S3 (kind s3): @20minutes/s3rver started from deployments/local/s3rver.js (it has no bin), its
+# npm package in SPOKE_NODE_DIR, its objects under $STACK_DIR/s3/<bucket>/. It checks SigV4
+# signatures, so the instances' signing is exercised; it logs "s3 METHOD URL STATUS" per request.
+
+S3_DATA_DIR=$STACK_DIR/s3
+S3_BUCKET=spoke S3_REGION=us-east-1 S3_ACCESS_KEY=S3RVER S3_SECRET_KEY=S3RVER
+
+s3_ports() { echo "${PORT[$1]}"; }
+s3_pid() { spawned_pid "$1"; }
+s3_stop_signal() { echo TERM; }
+s3_probe() { [[ $(http_code "http://127.0.0.1:${PORT[$1]}/") == 200 ]]; }
+s3_health() { echo "live=$(http_code "http://127.0.0.1:${PORT[$1]}/")"; }
+
+# The instances' S3 settings (the bucket is created by the first instance that starts).
+s3_env() {
+  echo "SPOKE_S3_ENDPOINT=http://127.0.0.1:${PORT[s3]}"
+  echo "SPOKE_S3_BUCKET=$S3_BUCKET"
+  echo "SPOKE_S3_REGION=$S3_REGION"
+  echo "SPOKE_S3_ACCESS_KEY=$S3_ACCESS_KEY"
+  echo "SPOKE_S3_SECRET_KEY=$S3_SECRET_KEY"
+  echo "SPOKE_S3_USE_PATH_STYLE=true"
+}
+
+s3_start() {
+  local name=$1
+  command -v node >/dev/null 2>&1 || spoke_ensure_packages nodejs || return 1
+  spoke_ensure_npm_packages "${SPOKE_NPM_S3_PACKAGES[@]}" >>"$(log_of "$name")" 2>&1 || return 1
+  mkdir -p "$S3_DATA_DIR"
+  spawn "$name" env NODE_PATH="$SPOKE_NODE_DIR/node_modules" node --openssl-legacy-provider \
+    "$REPO_DIR/deployments/local/s3rver.js" 127.0.0.1 "${PORT[$name]}" "$S3_DATA_DIR"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Redis (kinds redis and sentinel): a master and a replica (redis-server 7, no persistence: it is a
+# cache) watched by three sentinels (quorum 2, down-after 1 s). Configs and data live in
+# $STACK_DIR/redis/<component>/. Each sentinel rewrites its own config file, so that file is
+# written once and then left to it; a Redis config is rewritten at every start with the role the
+# sentinels currently give it, so a restarted old master rejoins as a replica, never as a second
+# master. set-proc-title no keeps /proc/<pid>/environ intact, which is how a pid is recognised.
+
+REDIS_MASTER_NAME=spoke
+REDIS_PASSWORD=${SPOKE_REDIS_PASSWORD:-}
+REDIS_DIR=$STACK_DIR/redis
+
+redis_ports() { echo "${PORT[$1]}"; }
+redis_pid() { spawned_pid "$1"; }
+redis_stop_signal() { echo TERM; }
+sentinel_ports() { echo "${PORT[$1]}"; }
+sentinel_pid() { spawned_pid "$1"; }
+sentinel_stop_signal() { echo TERM; }
+
+redis_cli() { # port args... (password through the environment, never on the command line)
+  local port=$1
+  shift
+  if [[ -n $REDIS_PASSWORD ]]; then
+    REDISCLI_AUTH=$REDIS_PASSWORD timeout 5 redis-cli -h 127.0.0.1 -p "$port" "$@" 9>&-
+  else
+    timeout 5 redis-cli -h 127.0.0.1 -p "$port" "$@" 9>&-
+  fi
+}
+sentinel_cli() { local port=$1; shift; timeout 5 redis-cli -h 127.0.0.1 -p "$port" "$@" 9>&-; }
+
+redis_role() { # master | slave | down
+  local role
+  role=$(redis_cli "${PORT[$1]}" ROLE 2>/dev/null | head -n 1) || true
+  echo "${role:-down}"
+}
+redis_probe() { [[ $(redis_cli "${PORT[$1]}" PING 2>/dev/null) == PONG ]]; }
+redis_health() { if redis_probe "$1"; then echo "ready role=$(redis_role "$1")"; else echo not-ready; fi; }
+
+sentinel_probe() {
+  [[ $(sentinel_cli "${PORT[$1]}" SENTINEL get-master-addr-by-name "$REDIS_MASTER_NAME" 2>/dev/null |
+       wc -l) == 2 ]]
+}
+sentinel_health() {
+  local addr
+  addr=$(sentinel_cli "${PORT[$1]}" SENTINEL get-master-addr-by-name "$REDIS_MASTER_NAME" 2>/dev/null |
+         paste -sd:) || true
+  if [[ -n $addr ]]; then echo "ready master=$addr"; else echo not-ready; fi
+}
+
+redis_sentinel_list() {
+  local c out=''
+  for c in "${COMPONENTS[@]}"; do
+    [[ ${KIND[$c]} == sentinel ]] && out+="${out:+,}127.0.0.1:${PORT[$c]}"
+  done
+  echo "$out"
+}
+
+# The instances reach Redis through the sentinels (unless the caller set SPOKE_REDIS_URL).
+redis_env() {
+  if [[ -z ${SPOKE_REDIS_URL:-} ]]; then
+    echo "SPOKE_REDIS_SENTINELS=$(redis_sentinel_list)"
+    echo "SPOKE_REDIS_MASTER_NAME=$REDIS_MASTER_NAME"
+  fi
+  if [[ -n $REDIS_PASSWORD ]]; then echo "SPOKE_REDIS_PASSWORD=$REDIS_PASSWORD"; fi
+}
+
+# The Redis component that is the master now: as the first sentinel that answers says, else the
+# running one whose ROLE is master. Fails when neither knows.
+redis_current_master() {
+  local c s port
+  for s in "${COMPONENTS[@]}"; do
+    [[ ${KIND[$s]} == sentinel && -n $(comp_pid "$s") ]] || continue
+    port=$(sentinel_cli "${PORT[$s]}" SENTINEL get-master-addr-by-name "$REDIS_MASTER_NAME" \
+           2>/dev/null | sed -n 2p) || continue
+    for c in "${COMPONENTS[@]}"; do
+      if [[ ${KIND[$c]} == redis && ${PORT[$c]} == "$port" ]]; then echo "$c"; return 0; fi
+    done
+  done
+  for c in "${COMPONENTS[@]}"; do
+    [[ ${KIND[$c]} == redis && -n $(comp_pid "$c") ]] || continue
+    if [[ $(redis_role "$c") == master ]]; then echo "$c"; return 0; fi
+  done
+  return 1
+}
+
+# redis-master / redis-replica name roles: stop picks the component in that role now and records
+# it; start restarts the recorded component (see the header).
+redis_target() { # verb name
+  local verb=$1 name=$2 c='' m master='' record=$REDIS_DIR/stopped-$2
+  if [[ $verb == stop ]]; then
+    master=$(redis_current_master) || master=''
+    if [[ $name == redis-master ]]; then
+      c=$master
+    else # any running Redis that is not the master (with none left, every one is)
+      for m in "${COMPONENTS[@]}"; do
+        if [[ ${KIND[$m]} == redis && $m != "$master" && -n $(comp_pid "$m") ]]; then c=$m; break; fi
+      done
+    fi
+    c=${c:-$name}
+    mkdir -p "$REDIS_DIR"
+    echo "$c" >"$record"
+  else
+    if [[ -f $record ]]; then read -r c <"$record" || true; fi
+    rm -f "$record"
+    if [[ -z $c ]] || ! is_component "$c" || [[ -n $(comp_pid "$c") ]]; then c=$name; fi
+  fi
+  echo "$c"
+}
+
+redis_start() {
+  local name=$1 dir=$REDIS_DIR/$1 master='' conf
+  conf=$dir/redis.conf
+  mkdir -p "$dir"
+  master=$(redis_current_master) || master=''
+  if [[ -z $master && $name != redis-master ]]; then master=redis-master; fi
+  if [[ $master == "$name" ]]; then master=''; fi
+  (
+    umask 077
+    cat >"$conf" <<EOF
+# Written by deployments/local/stack.sh at every start of $name.
+port ${PORT[$name]}
+bind 127.0.0.1
+daemonize no
+set-proc-title no
+dir $dir
+logfile ""
+save ""
+appendonly no
+EOF
+    if [[ -n $REDIS_PASSWORD ]]; then
+      printf 'requirepass "%s"\nmasterauth "%s"\n' "$REDIS_PASSWORD" "$REDIS_PASSWORD" >>"$conf"
+    fi
+    if [[ -n $master ]]; then echo "replicaof 127.0.0.1 ${PORT[$master]}" >>"$conf"; fi
+  )
+  spawn "$name" redis-server "$conf"
+}
+
+sentinel_start() {
+  local name=$1 dir=$REDIS_DIR/$1 conf master
+  conf=$dir/sentinel.conf
+  mkdir -p "$dir"
+  if [[ ! -f $conf ]]; then
+    master=$(redis_current_master) || master=redis-master
+    (
+      umask 077
+      cat >"$conf" <<EOF
+# Written once by deployments/local/stack.sh; redis-sentinel rewrites it with its state.
+port ${PORT[$name]}
+bind 127.0.0.1
+protected-mode no
+daemonize no
+set-proc-title no
+dir $dir
+logfile ""
+sentinel resolve-hostnames no
+sentinel monitor $REDIS_MASTER_NAME 127.0.0.1 ${PORT[$master]} 2
+sentinel down-after-milliseconds $REDIS_MASTER_NAME 1000
+sentinel failover-timeout $REDIS_MASTER_NAME 3000
+sentinel parallel-syncs $REDIS_MASTER_NAME 1
+EOF
+      if [[ -n $REDIS_PASSWORD ]]; then
+        printf 'sentinel auth-pass %s "%s"\n' "$REDIS_MASTER_NAME" "$REDIS_PASSWORD" >>"$conf"
+      fi
+    )
+  fi
+  spawn "$name" redis-sentinel "$conf"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Observability (kinds otlp and prometheus): the OTLP/HTTP receiver the instances push their
+# metrics to (deployments/local/otlp-receiver.js; its npm packages live in SPOKE_NODE_DIR), and
+# Prometheus scraping every instance's health port. See docs/observability.md.
+
+PROMETHEUS_DIR=$STACK_DIR/prometheus
+
+otlp_ports() { echo "${PORT[$1]}"; }
+otlp_pid() { spawned_pid "$1"; }
+otlp_stop_signal() { echo TERM; }
+otlp_probe() { [[ $(http_code "http://127.0.0.1:${PORT[$1]}/health") == 200 ]]; }
+otlp_health() { echo "live=$(http_code "http://127.0.0.1:${PORT[$1]}/health")"; }
+
+otlp_start() {
+  local name=$1
+  command -v node >/dev/null 2>&1 || spoke_ensure_packages nodejs || return 1
+  spoke_ensure_npm_packages "${SPOKE_NPM_OTLP_PACKAGES[@]}" >>"$(log_of "$name")" 2>&1 || return 1
+  spawn "$name" env NODE_PATH="$SPOKE_NODE_DIR/node_modules" node \
+    "$REPO_DIR/deployments/local/otlp-receiver.js" --host 127.0.0.1 --port "${PORT[$name]}"
+}
+
+prometheus_ports() { echo "${PORT[$1]}"; }
+prometheus_pid() { spawned_pid "$1"; }
+prometheus_stop_signal() { echo TERM; }
+prometheus_probe() { [[ $(http_code "http://127.0.0.1:${PORT[$1]}/-/ready") == 200 ]]; }
+prometheus_health() { echo "ready=$(http_code "http://127.0.0.1:${PORT[$1]}/-/ready")"; }
+
+# One job, one target per instance health port (labelled with the component name), scraped
+# every second so tests see their traffic quickly.
+prometheus_render() {
+  local c out=$PROMETHEUS_DIR/prometheus.yml
+  {
+    cat <<EOF
+# Written by deployments/local/stack.sh at every start of $1.
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 15s
+scrape_configs:
+  - job_name: spoke
+    metrics_path: /metrics
+    static_configs:
+EOF
+    for c in "${COMPONENTS[@]}"; do
+      [[ ${KIND[$c]} == instance ]] || continue
+      printf "      - targets: ['127.0.0.1:%s']\n        labels: {component: %s}\n" \
+        "$(instance_health_port "$c")" "$c"
+    done
+  } >"$out"
+}
+
+prometheus_start() {
+  local name=$1 log
+  log=$(log_of "$name")
+  mkdir -p "$PROMETHEUS_DIR/data"
+  prometheus_render "$name"
+  promtool check config "$PROMETHEUS_DIR/prometheus.yml" >>"$log" 2>&1 || return 1
+  spawn "$name" prometheus --config.file="$PROMETHEUS_DIR/prometheus.yml" \
+    --storage.tsdb.path="$PROMETHEUS_DIR/data" --storage.tsdb.retention.time=7d \
+    --web.listen-address="127.0.0.1:${PORT[$name]}" --log.level=warn
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -619,6 +940,8 @@ write_env_file() {
     echo "SPOKE_LB_URL=http://127.0.0.1:${PORT[nginx]}"
     echo "SPOKE_INSTANCE_URLS=$(urls_of_kind instance port_of)"
     echo "SPOKE_HEALTH_URLS=$(urls_of_kind instance instance_health_port)"
+    echo "SPOKE_PROMETHEUS_URL=http://127.0.0.1:${PORT[prometheus]}"
+    echo "SPOKE_OTLP_RECEIVER_URL=http://127.0.0.1:${PORT[otlp-receiver]}"
     backend_env
     passthrough_env
   } | while IFS= read -r kv; do
@@ -649,6 +972,9 @@ cmd_up() {
     say "  $c     http://127.0.0.1:${PORT[$c]}  (health http://127.0.0.1:$(instance_health_port "$c"))"
   done
   say "  postgres       primary 127.0.0.1:${PORT[pg-primary]}, replica 127.0.0.1:${PORT[pg-replica]} (user/password/db: $PG_ROLE/$PG_PASSWORD/$PG_DATABASE)"
+  say "  redis          127.0.0.1:${PORT[redis-master]} and 127.0.0.1:${PORT[redis-replica]}, sentinels $(redis_sentinel_list) (master name $REDIS_MASTER_NAME)"
+  say "  s3             http://127.0.0.1:${PORT[s3]} (bucket $S3_BUCKET, keys $S3_ACCESS_KEY/$S3_SECRET_KEY, data $S3_DATA_DIR)"
+  say "  metrics        prometheus http://127.0.0.1:${PORT[prometheus]}, OTLP receiver http://127.0.0.1:${PORT[otlp-receiver]}/received"
   say "  settings       $ENV_FILE"
   say "  logs           $LOG_DIR"
 }
@@ -662,7 +988,10 @@ cmd_start() {
   if [[ ${KIND[$name]} == instance && -z $(comp_pid "$name") && ! -x $SERVER_BIN ]]; then
     build_server
   fi
-  start_component "$name"
+  local target
+  target=$(comp_target start "$name")
+  [[ $target == "$name" ]] || say "$name: restarting $target, which was stopped in that role"
+  start_component "$target"
 }
 
 cmd_stop() {
@@ -670,7 +999,10 @@ cmd_stop() {
   is_component "$name" || die "unknown component '$name' (one of: ${COMPONENTS[*]})"
   [[ -d $STACK_DIR ]] || { say "$name: not running"; return 0; }
   take_lock
-  stop_component "$name"
+  local target
+  target=$(comp_target stop "$name")
+  [[ $target == "$name" ]] || say "$name: that role is $target now"
+  stop_component "$target"
 }
 
 cmd_down() {
@@ -713,7 +1045,7 @@ cmd_status() {
     else
       state=stopped pid=- health=-
     fi
-    printf '%-12s %-8s %-8s %-12s %s\n' "$c" "$state" "$pid" "$(comp_ports "$c" | paste -sd/)" "$health"
+    printf '%-14s %-8s %-8s %-12s %s\n' "$c" "$state" "$pid" "$(comp_ports "$c" | paste -sd/)" "$health"
   done
 }
 

@@ -134,10 +134,11 @@ int spk_store_module_list(struct spk_db *db, const char *prefix, int64_t limit, 
 int spk_store_module_update(struct spk_db *db, const char *name, const char *description,
                             struct spk_module *out, struct spk_error *err);
 
-/* SemVer precedence, newest first. NOT_FOUND if the module does not exist.
+/* SemVer precedence, newest first. NOT_FOUND if the module does not exist. flags: PRIMARY.
  * New array, free with free(). */
 int spk_store_version_list(struct spk_db *db, const char *module, int64_t limit, int64_t offset,
-                           struct spk_version_summary **out, size_t *n, struct spk_error *err);
+                           int flags, struct spk_version_summary **out, size_t *n,
+                           struct spk_error *err);
 /* version is a canonical SemVer or "latest" (highest release, else highest pre-release).
  * NOT_FOUND names what is missing: the module or the version. */
 int spk_store_version_get(struct spk_db *db, const char *module, const char *version, int flags,

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "spoke/api.h"
+#include "spoke/cache.h"
 #include "spoke/http.h"
 #include "spoke/store.h"
 
@@ -24,6 +25,16 @@ int api_opt_string(struct spk_http_ctx *ctx, json_t *obj, const char *key, size_
 void api_fail(struct spk_http_ctx *ctx, const struct spk_error *err);
 /* Records which pool the last store call used in the access log. */
 void api_log_pool(struct spk_http_ctx *ctx);
+/* Sends a cached JSON value with 200 without copying it; v is consumed. */
+void api_reply_cached(struct spk_http_ctx *ctx, struct spk_cache_value *v);
+/* Records the cache tier in the access log ("cache": "l1" | "redis" | "miss"). */
+void api_log_cache(struct spk_http_ctx *ctx, enum spk_cache_tier tier);
+/* Loads GET /modules/{name}'s body from Postgres (the primary when t->primary), renders it and
+ * puts it into the cache with t. *text is new (free with free()), latest gets the latest version
+ * ("" when none). On failure the reply has been sent and -1 is returned. */
+int api_module_doc_load(struct spk_http_ctx *ctx, struct spk_app *app, const char *name,
+                        const struct spk_cache_ticket *t, char **text, size_t *len,
+                        char latest[SPK_SEMVER_MAX_LEN + 1]);
 /* Adds Link: <…>; rel="next" for offset pagination. extra is a pre-encoded "&k=v" suffix or "". */
 void api_link_next(struct spk_http_ctx *ctx, const char *path, int64_t limit, int64_t next_offset,
                    const char *extra);
@@ -74,5 +85,6 @@ void api_version_dependencies(struct spk_http_ctx *ctx, void *app);
 void api_version_dependents(struct spk_http_ctx *ctx, void *app);
 void api_health_live(struct spk_http_ctx *ctx, void *app);
 void api_health_ready(struct spk_http_ctx *ctx, void *app);
+void api_metrics_get(struct spk_http_ctx *ctx, void *app);
 
 #endif

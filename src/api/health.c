@@ -1,7 +1,7 @@
 /* /health/live and /health/ready on the health listener. Liveness checks nothing but the process;
  * readiness checks what a request needs: the write pool, the blob store and a server that is not
- * draining. Replicas are reported but never make an instance unready: reads fall back to the
- * primary. */
+ * draining. Replicas and Redis are reported but never make an instance unready: reads fall back
+ * to the primary, and Redis is only a cache. */
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -50,6 +50,11 @@ void api_health_ready(struct spk_http_ctx *ctx, void *appv)
     json_object_set_new(checks, "blob_store",
                         check(blob_ok ? "ok" : "down", (double)(spk_time_mono_us() - t0) / 1000.0,
                               blob_ok ? app->blobs->ops->name : err.msg));
+
+    /* Redis is a cache: degraded (or disabled) never makes the instance unready. */
+    struct spk_cache_status cst;
+    spk_cache_status(app->cache, &cst);
+    json_object_set_new(checks, "redis", check(cst.status, cst.latency_ms, cst.detail));
 
     int draining = atomic_load(&app->draining);
     ready &= !draining;

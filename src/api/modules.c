@@ -93,19 +93,27 @@ void api_modules_list(struct spk_http_ctx *ctx, void *appv)
     spk_http_reply_json(ctx, 200, arr);
 }
 
-void api_module_get(struct spk_http_ctx *ctx, void *appv)
+int api_module_doc_load(struct spk_http_ctx *ctx, struct spk_app *app, const char *name,
+                        const struct spk_cache_ticket *t, char **text, size_t *len,
+                        char latest[SPK_SEMVER_MAX_LEN + 1])
 {
-    struct spk_app *app = appv;
+    static const struct spk_cache_ticket no_fill;
     struct spk_error err = {0};
     struct spk_module m = {0};
     struct spk_version_summary *vers = NULL;
     size_t n = 0;
-    const char *name;
+    int flags = t->primary ? SPK_STORE_PRIMARY : 0, rc = -1;
 
-    if (api_module_param(ctx, &name))
-        return;
-    if (spk_store_module_get(app->db, name, 0, &m, &err) ||
-        spk_store_version_list(app->db, name, EMBEDDED_VERSIONS_MAX, 0, &vers, &n, &err)) {
+    while (spk_store_module_get(app->db, name, flags, &m, &err) ||
+           spk_store_version_list(app->db, name, EMBEDDED_VERSIONS_MAX, 0, flags, &vers, &n,
+                                  &err)) {
+        /* Primary down: the read pool answers, and the answer (maybe behind) is not cached. */
+        if (flags && err.code == SPK_E_UNAVAILABLE) {
+            spk_module_release(&m);
+            flags = 0;
+            t = &no_fill;
+            continue;
+        }
         api_fail(ctx, &err);
         goto out;
     }
@@ -115,10 +123,44 @@ void api_module_get(struct spk_http_ctx *ctx, void *appv)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, api_version_summary_json(&vers[i]));
     json_object_set_new(j, "versions", arr);
-    spk_http_reply_json(ctx, 200, j);
+    *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_decref(j);
+    if (!*text) {
+        spk_http_reply_errorf(ctx, SPK_E_INTERNAL, "module %s could not be encoded", name);
+        goto out;
+    }
+    *len = strlen(*text);
+    memcpy(latest, m.latest_version, sizeof(m.latest_version));
+    spk_cache_doc_put(app->cache, SPK_CACHE_MODULE, name, "", *text, *len, latest, t);
+    rc = 0;
 out:
     free(vers);
     spk_module_release(&m);
+    return rc;
+}
+
+/* Module metadata changes with every push and PATCH: served from the cache only while no write
+ * has invalidated it (include/spoke/cache.h). */
+void api_module_get(struct spk_http_ctx *ctx, void *appv)
+{
+    struct spk_app *app = appv;
+    struct spk_cache_value cv;
+    struct spk_cache_ticket t;
+    char latest[SPK_SEMVER_MAX_LEN + 1], *text = NULL;
+    size_t len = 0;
+    const char *name;
+
+    if (api_module_param(ctx, &name))
+        return;
+    enum spk_cache_tier tier = spk_cache_doc_get(app->cache, SPK_CACHE_MODULE, name, "", &cv, &t);
+    api_log_cache(ctx, tier);
+    if (tier != SPK_CACHE_MISS) {
+        api_reply_cached(ctx, &cv);
+        return;
+    }
+    if (api_module_doc_load(ctx, app, name, &t, &text, &len, latest))
+        return;
+    spk_http_reply_owned(ctx, 200, "application/json; charset=utf-8", text, len);
 }
 
 void api_module_update(struct spk_http_ctx *ctx, void *appv)
@@ -138,6 +180,7 @@ void api_module_update(struct spk_http_ctx *ctx, void *appv)
         goto out;
     }
     api_log_pool(ctx);
+    spk_cache_invalidate_module(app->cache, name);
     spk_http_reply_json(ctx, 200, api_module_json(&m));
 out:
     spk_module_release(&m);

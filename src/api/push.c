@@ -8,11 +8,14 @@
 #include "api_internal.h"
 #include "spoke/alloc.h"
 #include "spoke/blob.h"
+#include "spoke/blobrefs.h"
 #include "spoke/config.h"
 #include "spoke/digest.h"
 #include "spoke/error.h"
+#include "spoke/metrics.h"
 #include "spoke/semver.h"
 #include "spoke/sha256.h"
+#include "spoke/time.h"
 #include "spoke/validate.h"
 #include "spoke/banned.h"
 
@@ -224,6 +227,34 @@ static struct spk_symbol_ref *symbol_refs(const struct spk_proto_result *schema)
     return refs;
 }
 
+/* Claims the version's blobs (files and descriptor set) before any existence check, so the
+ * garbage collector cannot delete one this push finds present and reuses; the push must then
+ * commit within SPK_BLOB_CLAIM_MAX_PUSH_S (include/spoke/blobrefs.h). *claimed_us is taken
+ * before the claim, which errs on the safe side. */
+static int claim_blobs(struct spk_app *app, const struct push *p,
+                       const struct spk_proto_result *schema, int64_t *claimed_us,
+                       struct spk_error *err)
+{
+    char descriptor[SPK_SHA256_HEX_LEN + 1];
+    const char **shas = spk_malloc((p->nfiles + 1) * sizeof(*shas));
+    for (size_t i = 0; i < p->nfiles; i++)
+        shas[i] = p->files[i].sha256;
+    spk_sha256_hex(schema->descriptor_set ? (const void *)schema->descriptor_set : "",
+                   schema->descriptor_len, descriptor);
+    shas[p->nfiles] = descriptor;
+    *claimed_us = spk_time_mono_us();
+    int rc = spk_store_blob_claim(app->db, shas, p->nfiles + 1, err);
+    free(shas);
+    return rc;
+}
+
+static int claim_expired(int64_t claimed_us, struct spk_error *err)
+{
+    if (spk_time_mono_us() - claimed_us <= (int64_t)SPK_BLOB_CLAIM_MAX_PUSH_S * 1000000)
+        return 0;
+    return spk_error_set(err, SPK_E_UNAVAILABLE, "storing the files took too long; retry the push");
+}
+
 static int write_blobs(struct spk_app *app, const struct push *p, struct spk_error *err)
 {
     for (size_t i = 0; i < p->nfiles; i++) {
@@ -282,6 +313,7 @@ static void reply_created(struct spk_http_ctx *ctx, const struct push *p,
     char *location = spk_asprintf("/modules/%s/versions/%s", p->module, p->semver.canonical);
     spk_http_add_header(ctx, "Location", location);
     free(location);
+    spk_metrics_version_pushed();
     spk_http_reply_json(ctx, 201, j);
 }
 
@@ -295,6 +327,7 @@ void api_versions_push(struct spk_http_ctx *ctx, void *appv)
     struct spk_proto_result schema = {0};
     struct spk_symbol_ref *symbols = NULL;
     char descriptor[SPK_SHA256_HEX_LEN + 1] = "";
+    int64_t claimed_us = 0;
     json_t *body = NULL;
 
     if (api_module_param(ctx, &p.module) || api_body_object(ctx, &body))
@@ -313,6 +346,8 @@ void api_versions_push(struct spk_http_ctx *ctx, void *appv)
     int found = spk_store_version_get(app->db, p.module, p.semver.canonical,
                                       SPK_STORE_PRIMARY | SPK_STORE_NO_FILES, &v, &err) == 0;
     if (found) {
+        /* The push that created it may not have invalidated yet: do it, as for a 201. */
+        spk_cache_invalidate_module(app->cache, p.module);
         reply_existing(ctx, app, &p);
         goto out;
     }
@@ -321,12 +356,13 @@ void api_versions_push(struct spk_http_ctx *ctx, void *appv)
         goto out;
     }
 
-    if (validate(ctx, app, &p, &schema) || store_descriptor(app, &schema, descriptor, &err)) {
+    if (validate(ctx, app, &p, &schema) || claim_blobs(app, &p, &schema, &claimed_us, &err) ||
+        store_descriptor(app, &schema, descriptor, &err)) {
         if (err.code)
             api_fail(ctx, &err);
         goto out;
     }
-    if (write_blobs(app, &p, &err)) {
+    if (write_blobs(app, &p, &err) || claim_expired(claimed_us, &err)) {
         api_fail(ctx, &err);
         goto out;
     }
@@ -350,10 +386,14 @@ void api_versions_push(struct spk_http_ctx *ctx, void *appv)
     api_log_pool(ctx);
     if (created < 0)
         spk_http_reply_error(ctx, &err, NULL);
-    else if (created == 0)
-        reply_existing(ctx, app, &p); /* lost a race with a concurrent push */
-    else
+    else if (created == 0) {
+        spk_cache_invalidate_module(app->cache, p.module); /* lost a race: see above */
+        reply_existing(ctx, app, &p);
+    } else {
+        /* Before the 201: a client that then reads through any instance sees this version. */
+        spk_cache_invalidate_module(app->cache, p.module);
         reply_created(ctx, &p, &v);
+    }
 out:
     free(symbols);
     spk_proto_result_release(&schema);

@@ -20,5 +20,6 @@ const size_t spk_api_routes_count = sizeof(spk_api_routes) / sizeof(spk_api_rout
 const struct spk_http_route spk_health_routes[] = {
     {"GET", "/health/live", api_health_live},
     {"GET", "/health/ready", api_health_ready},
+    {"GET", "/metrics", api_metrics_get},
 };
 const size_t spk_health_routes_count = sizeof(spk_health_routes) / sizeof(spk_health_routes[0]);

@@ -12,7 +12,8 @@
 #include "spoke/buf.h"
 #include "spoke/config.h"
 #include "spoke/error.h"
-#include "spoke/l1.h"
+#include "spoke/cache.h"
+#include "spoke/metrics.h"
 #include "spoke/semver.h"
 #include "spoke/banned.h"
 
@@ -21,34 +22,68 @@
 #define CACHE_IMMUTABLE "public, max-age=31536000, immutable"
 #define CACHE_LATEST "public, max-age=10"
 
+/* A version list changes with every push: pages are cached like module metadata, with the
+ * "next page" flag as their tag (include/spoke/cache.h). */
 void api_versions_list(struct spk_http_ctx *ctx, void *appv)
 {
     struct spk_app *app = appv;
     struct spk_error err = {0};
     struct spk_version_summary *vers = NULL;
-    size_t n = 0;
+    struct spk_cache_value cv;
+    struct spk_cache_ticket t;
+    size_t n = 0, len;
     int64_t limit, offset;
     const char *name;
+    char page[48];
 
     if (api_module_param(ctx, &name) ||
         api_query_int(ctx, "limit", LIST_DEFAULT, 1, LIST_MAX, &limit) ||
         api_query_int(ctx, "offset", 0, 0, INT64_MAX / 2, &offset))
         return;
-    if (spk_store_version_list(app->db, name, limit + 1, offset, &vers, &n, &err)) {
-        api_fail(ctx, &err);
-        return;
+    snprintf(page, sizeof(page), "%lld:%lld", (long long)limit, (long long)offset);
+    enum spk_cache_tier tier =
+        spk_cache_doc_get(app->cache, SPK_CACHE_VERSIONS, name, page, &cv, &t);
+    api_log_cache(ctx, tier);
+    int more;
+    if (tier != SPK_CACHE_MISS) {
+        more = strcmp(cv.tag, "1") == 0;
+    } else {
+        int rc = spk_store_version_list(app->db, name, limit + 1, offset,
+                                        t.primary ? SPK_STORE_PRIMARY : 0, &vers, &n, &err);
+        if (rc && t.primary && err.code == SPK_E_UNAVAILABLE) {
+            /* Primary down: the read pool answers, and the answer (maybe behind) is not cached. */
+            memset(&t, 0, sizeof(t));
+            rc = spk_store_version_list(app->db, name, limit + 1, offset, 0, &vers, &n, &err);
+        }
+        if (rc) {
+            api_fail(ctx, &err);
+            return;
+        }
+        api_log_pool(ctx);
+        more = n > (size_t)limit;
     }
-    api_log_pool(ctx);
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n && i < (size_t)limit; i++)
-        json_array_append_new(arr, api_version_summary_json(&vers[i]));
-    if (n > (size_t)limit) {
+    if (more) {
         char *path = spk_asprintf("/modules/%s/versions", name);
         api_link_next(ctx, path, limit, offset + limit, "");
         free(path);
     }
+    if (tier != SPK_CACHE_MISS) {
+        api_reply_cached(ctx, &cv);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n && i < (size_t)limit; i++)
+        json_array_append_new(arr, api_version_summary_json(&vers[i]));
     free(vers);
-    spk_http_reply_json(ctx, 200, arr);
+    char *text = json_dumps(arr, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_decref(arr);
+    if (!text) {
+        spk_http_reply_errorf(ctx, SPK_E_INTERNAL, "version list could not be encoded");
+        return;
+    }
+    len = strlen(text);
+    spk_cache_doc_put(app->cache, SPK_CACHE_VERSIONS, name, page, text, len, more ? "1" : "", &t);
+    spk_http_reply_owned(ctx, 200, "application/json; charset=utf-8", text, len);
 }
 
 int api_version_load(struct spk_http_ctx *ctx, struct spk_app *app, const char *name,
@@ -160,57 +195,119 @@ static char *render_with_contents(struct spk_http_ctx *ctx, struct spk_app *app,
     return text;
 }
 
-static void release_l1_entry(void *e)
+/* The slowest tier that took part in a reply: what the access log reports. */
+static enum spk_cache_tier slowest(enum spk_cache_tier a, enum spk_cache_tier b)
 {
-    spk_l1_entry_release(e);
+    static const int rank[] = {[SPK_CACHE_MISS] = 0, [SPK_CACHE_REDIS] = 1, [SPK_CACHE_L1] = 2};
+    return rank[a] <= rank[b] ? a : b;
 }
 
-/* Serves a concrete version from the in-process cache. A version never changes once pushed, so
- * an entry is valid for as long as it stays in the cache. Returns 1 when it replied. */
-static int serve_cached(struct spk_http_ctx *ctx, struct spk_app *app, const char *key)
+/* Replies with concrete version `canonical` of name: L1 → Redis → Postgres + blobs, filling
+ * back. A version never changes once pushed, so a cached copy is valid forever. */
+static void serve_version(struct spk_http_ctx *ctx, struct spk_app *app, const char *name,
+                          const char *canonical, int is_latest, enum spk_cache_tier before)
 {
-    const struct spk_l1_entry *e = spk_l1_get(app->l1, key);
-    if (!e)
-        return 0;
-    spk_http_log_field(ctx, "cache", json_string("l1"));
-    if (api_conditional(ctx, e->etag, 0)) {
-        spk_l1_entry_release(e);
-        return 1;
-    }
-    spk_http_reply_borrowed(ctx, 200, "application/json; charset=utf-8", e->data, e->len,
-                            release_l1_entry, (void *)(uintptr_t)e);
-    return 1;
-}
-
-void api_version_get(struct spk_http_ctx *ctx, void *appv)
-{
-    struct spk_app *app = appv;
+    struct spk_error err = {0};
     struct spk_version v = {0};
-    struct spk_semver sv;
-    const char *name, *param = spk_http_param(ctx, "version");
-    char key[SPK_MODULE_NAME_MAX + SPK_SEMVER_MAX_LEN + 2];
-    int is_latest;
+    struct spk_cache_value cv;
     size_t len = 0;
 
-    if (api_module_param(ctx, &name))
+    enum spk_cache_tier tier = spk_cache_version_get(app->cache, name, canonical, &cv);
+    if (tier != SPK_CACHE_MISS) {
+        api_log_cache(ctx, slowest(before, tier));
+        if (api_conditional(ctx, cv.tag, is_latest))
+            spk_cache_value_release(&cv);
+        else
+            api_reply_cached(ctx, &cv);
         return;
-    int concrete = strcmp(param, "latest") != 0 && spk_semver_parse(param, &sv, NULL) == 0;
-    if (concrete) {
-        snprintf(key, sizeof(key), "%s@%s", name, sv.canonical);
-        if (serve_cached(ctx, app, key))
-            return;
     }
-    if (api_version_load(ctx, app, name, &v, &is_latest))
+    api_log_cache(ctx, SPK_CACHE_MISS);
+    if (spk_store_version_get(app->db, name, canonical, 0, &v, &err)) {
+        api_fail(ctx, &err);
         goto out;
+    }
+    api_log_pool(ctx);
     if (api_conditional(ctx, v.digest, is_latest))
         goto out;
     char *text = render_with_contents(ctx, app, &v, &len);
     if (!text)
         goto out;
-    if (concrete)
-        spk_l1_put(app->l1, key, text, len, v.digest);
-    spk_http_log_field(ctx, "cache", json_string("miss"));
+    spk_cache_version_put(app->cache, name, v.version, text, len, v.digest);
     spk_http_reply_owned(ctx, 200, "application/json; charset=utf-8", text, len);
 out:
     spk_version_release(&v);
+}
+
+/* "latest" through the module document (whose tag is the latest version), so resolving it costs
+ * no query while the document is cached. 0 with latest set (maybe ""), 1 when the cache cannot
+ * help (nothing would be cached), -1 after replying with an error. */
+static int resolve_latest(struct spk_http_ctx *ctx, struct spk_app *app, const char *name,
+                          char latest[SPK_SEMVER_MAX_LEN + 1], enum spk_cache_tier *tier)
+{
+    struct spk_cache_value cv;
+    struct spk_cache_ticket t;
+    char *text = NULL;
+    size_t len;
+
+    *tier = spk_cache_doc_get(app->cache, SPK_CACHE_MODULE, name, "", &cv, &t);
+    if (*tier != SPK_CACHE_MISS) {
+        snprintf(latest, SPK_SEMVER_MAX_LEN + 1, "%s", cv.tag);
+        spk_cache_value_release(&cv);
+        return 0;
+    }
+    if (!spk_cache_doc_fillable(&t))
+        return 1;
+    if (api_module_doc_load(ctx, app, name, &t, &text, &len, latest))
+        return -1;
+    free(text);
+    return 0;
+}
+
+/* The direct path for "latest" (one query) when the cache cannot resolve it. */
+static void serve_latest_uncached(struct spk_http_ctx *ctx, struct spk_app *app, const char *name)
+{
+    struct spk_version v = {0};
+    size_t len = 0;
+    int is_latest;
+
+    api_log_cache(ctx, SPK_CACHE_MISS);
+    if (api_version_load(ctx, app, name, &v, &is_latest))
+        goto out;
+    if (api_conditional(ctx, v.digest, 1))
+        goto out;
+    char *text = render_with_contents(ctx, app, &v, &len);
+    if (!text)
+        goto out;
+    spk_cache_version_put(app->cache, name, v.version, text, len, v.digest);
+    spk_http_reply_owned(ctx, 200, "application/json; charset=utf-8", text, len);
+out:
+    spk_version_release(&v);
+}
+
+void api_version_get(struct spk_http_ctx *ctx, void *appv)
+{
+    struct spk_app *app = appv;
+    struct spk_error err = {0};
+    struct spk_semver sv;
+    const char *name, *param = spk_http_param(ctx, "version");
+    char latest[SPK_SEMVER_MAX_LEN + 1];
+    enum spk_cache_tier tier;
+
+    if (api_module_param(ctx, &name))
+        return;
+    if (strcmp(param, "latest") != 0) {
+        if (spk_semver_parse(param, &sv, &err)) {
+            spk_http_reply_error(ctx, &err, NULL);
+            return;
+        }
+        serve_version(ctx, app, name, sv.canonical, 0, SPK_CACHE_L1);
+        return;
+    }
+    int rc = resolve_latest(ctx, app, name, latest, &tier);
+    if (rc < 0)
+        return;
+    if (rc > 0 || !latest[0]) /* no version yet: the direct path words the 404 */
+        serve_latest_uncached(ctx, app, name);
+    else
+        serve_version(ctx, app, name, latest, 1, tier);
 }

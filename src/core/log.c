@@ -16,6 +16,18 @@ static atomic_int min_level = SPK_LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
+static _Thread_local const char *current_request_id;
+
+void spk_log_request_id_set(const char *id)
+{
+    current_request_id = id;
+}
+
+const char *spk_log_request_id(void)
+{
+    return current_request_id;
+}
+
 void spk_log_set_level(enum spk_log_level level)
 {
     atomic_store(&min_level, (int)level);
@@ -53,6 +65,8 @@ void spk_log_json(enum spk_log_level level, const char *request_id, const char *
     json_object_set_new(line, "ts", json_string(ts));
     json_object_set_new(line, "level", json_string(level_names[level]));
     json_object_set_new(line, "msg", json_string(msg ? msg : ""));
+    if (!request_id)
+        request_id = current_request_id;
     if (request_id)
         json_object_set_new(line, "request_id", json_string(request_id));
     if (fields)

@@ -76,6 +76,7 @@ struct spk_http_ctx {
     struct query_pair *query; /* decoded on first use */
     size_t nquery;
     int query_parsed;
+    int query_invalid; /* some key or value had a bad %-escape or an encoded NUL */
     char *base_url;
     json_t *log_fields;
 
@@ -260,7 +261,7 @@ const char *spk_http_param(const struct spk_http_ctx *ctx, const char *name)
 
 /* Query keys and values arrive still encoded (the unescape callback is a no-op), except that
  * libmicrohttpd has already turned '+' into ' '; doing it again here is harmless and keeps the
- * form-encoding rule visible. Pairs that do not decode are ignored. */
+ * form-encoding rule visible. A pair that does not decode makes the request a 400. */
 static char *query_decode(const char *raw)
 {
     char *plus = spk_strdup(raw ? raw : ""), *out = NULL;
@@ -284,6 +285,7 @@ static enum MHD_Result on_query_arg(void *cls, enum MHD_ValueKind kind, const ch
         ctx->query = spk_realloc(ctx->query, (ctx->nquery + 1) * sizeof(*ctx->query));
         ctx->query[ctx->nquery++] = (struct query_pair){k, v};
     } else {
+        ctx->query_invalid = 1;
         free(k);
         free(v);
     }
@@ -555,7 +557,17 @@ static int request_route(struct spk_http_ctx *ctx)
     return -1;
 }
 
-/* A declared length over the limit is refused before any of the body is read. */
+/* Bytes past the limit that are read and dropped so that 413 reaches a client (or proxy) that
+ * writes its whole body before reading the reply; beyond this the connection is closed. */
+static size_t drain_allowance(const struct spk_http_server *srv)
+{
+    return srv->max_body > DRAIN_MIN ? srv->max_body : DRAIN_MIN;
+}
+
+/* A declared length over the limit: when the excess is within the drain allowance the body is
+ * read and dropped, then 413 is sent (closing early would look like a broken backend to a proxy,
+ * which would retry elsewhere and mark every instance failed); far over it, 413 is sent at once
+ * and the connection closed. */
 static int request_check_length(struct spk_http_ctx *ctx)
 {
     const char *cl =
@@ -563,10 +575,29 @@ static int request_check_length(struct spk_http_ctx *ctx)
     if (!cl)
         return 0;
     /* libmicrohttpd has already refused malformed lengths; overflow saturates to "too large". */
-    if (strtoull(cl, NULL, 10) <= ctx->srv->max_body)
+    unsigned long long declared = strtoull(cl, NULL, 10);
+    size_t max = ctx->srv->max_body;
+    if (declared <= max)
         return 0;
-    spk_http_reply_errorf(ctx, SPK_E_TOO_LARGE, "request body over the limit of %zu bytes",
-                          ctx->srv->max_body);
+    /* A client that sent "Expect: 100-continue" has not sent the body yet: refuse at once. */
+    const char *expect = MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, "Expect");
+    int waiting = expect && strcasecmp(expect, "100-continue") == 0;
+    if (!waiting && declared - max <= drain_allowance(ctx->srv)) {
+        ctx->too_large = 1;
+        return 0;
+    }
+    spk_http_reply_errorf(ctx, SPK_E_TOO_LARGE, "request body over the limit of %zu bytes", max);
+    return -1;
+}
+
+/* Malformed percent-escapes in the query string are refused like those in the path, instead of
+ * silently dropping the parameter (which would turn "?prefix=%zz" into "everything"). */
+static int request_check_query(struct spk_http_ctx *ctx)
+{
+    (void)spk_http_query(ctx, "");
+    if (!ctx->query_invalid)
+        return 0;
+    spk_http_reply_errorf(ctx, SPK_E_INVALID, "malformed percent-encoding in the query string");
     return -1;
 }
 
@@ -577,13 +608,13 @@ static int request_check_length(struct spk_http_ctx *ctx)
 static enum MHD_Result request_take_body(struct spk_http_ctx *ctx, const char *data, size_t n)
 {
     size_t max = ctx->srv->max_body;
-    size_t drain = max > DRAIN_MIN ? max : DRAIN_MIN;
+    size_t drain = drain_allowance(ctx->srv);
 
     ctx->received += n;
     if (ctx->queued)
         return MHD_YES;
     if (ctx->too_large) {
-        if (ctx->received - max <= drain)
+        if (ctx->received <= max || ctx->received - max <= drain)
             return MHD_YES;
         ctx->status = 413;
         spk_http_log_field(ctx, "aborted", json_string("body far over the limit"));
@@ -609,7 +640,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!ctx) { /* headers are in; the body (if any) follows in later calls */
         ctx = request_create(srv, conn, url, method);
         *con_cls = ctx;
-        if (request_route(ctx) != 0 || request_check_length(ctx) != 0)
+        if (request_route(ctx) != 0 || request_check_query(ctx) != 0 ||
+            request_check_length(ctx) != 0)
             return queue_reply(ctx);
         return MHD_YES;
     }
@@ -620,11 +652,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     if (ctx->queued)
         return MHD_YES;
-    if (ctx->too_large)
+    if (ctx->too_large) {
         spk_http_reply_errorf(ctx, SPK_E_TOO_LARGE, "request body over the limit of %zu bytes",
                               srv->max_body);
-    else
+    } else {
+        spk_log_request_id_set(ctx->request_id); /* store and blob lines carry it */
         ctx->route->handler(ctx, srv->app);
+        spk_log_request_id_set(NULL);
+    }
     return queue_reply(ctx);
 }
 

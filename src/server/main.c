@@ -11,24 +11,31 @@
 
 #include "spoke/api.h"
 #include "spoke/blob.h"
+#include "spoke/cache.h"
 #include "spoke/config.h"
 #include "spoke/error.h"
+#include "spoke/gc.h"
 #include "spoke/http.h"
 #include "spoke/l1.h"
 #include "spoke/log.h"
+#include "spoke/metrics.h"
 #include "spoke/migrate.h"
+#include "spoke/otlp.h"
 #include "spoke/store.h"
 #include "spoke/time.h"
 #include "spoke/banned.h"
 
 #define MIGRATE_RETRY_MS 30000
+#define BLOB_STORE_WAIT_MS 30000 /* S3 may come up after the instances */
 
 static const char usage[] =
-    "usage: spoke-server [serve | migrate | --version | --help]\n"
+    "usage: spoke-server [serve | migrate | gc --dry-run|--apply | --version | --help]\n"
     "\n"
     "  serve     apply pending migrations, then serve the API on SPOKE_PORT and\n"
     "            /health/* on SPOKE_HEALTH_PORT (the default)\n"
     "  migrate   apply pending migrations to SPOKE_POSTGRES_URL and exit\n"
+    "  gc        delete blobs no version references (--dry-run lists them;\n"
+    "            --min-age SECONDS overrides SPOKE_GC_MIN_AGE_SECONDS)\n"
     "\n"
     "Configuration comes from SPOKE_* environment variables; see docs/configuration.md.\n";
 
@@ -95,20 +102,66 @@ static void drain(struct spk_app *app, struct spk_http_server *api, const struct
         spk_logf(SPK_LOG_WARN, NULL, "shutdown timeout with %u requests in flight", left);
 }
 
+/* spoke_db_connections_active{pool}, read when metrics are exported. */
+static void on_pool_stats(void *db, int *primary, int *replicas)
+{
+    struct spk_db_pool_stats st;
+    spk_db_pool_stats(db, &st);
+    *primary = st.primary_active;
+    *replicas = st.replicas_active;
+}
+
+/* API requests feed spoke_http_server_*; the health listener's probes and scrapes do not. */
+static void on_api_complete(void *app, const char *method, const char *route, int status,
+                            size_t bytes, double seconds)
+{
+    (void)app, (void)bytes;
+    spk_metrics_http_request(method, route, status, seconds);
+}
+
+/* Starts the OTLP push when SPOKE_OTEL_ENDPOINT is set (*out stays NULL otherwise). The
+ * instance is named host:port after the API listener. */
+static int start_otlp(const struct spk_config *cfg, int port, struct spk_otlp_exporter **out,
+                      struct spk_error *err)
+{
+    char host[256] = "localhost";
+    if (!cfg->otel_endpoint)
+        return 0;
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+    char instance[300];
+    snprintf(instance, sizeof(instance), "%s:%d", host, port);
+    struct spk_otlp_options o = {
+        .endpoint = cfg->otel_endpoint,
+        .interval_ms = cfg->otel_interval_ms,
+        .timeout_ms = cfg->otel_timeout_ms,
+        .service_name = cfg->otel_service_name,
+        .service_instance_id = instance,
+        .service_version = SPOKE_VERSION,
+    };
+    *out = spk_otlp_exporter_create(&o, err);
+    return *out ? 0 : -1;
+}
+
 static int serve(const struct spk_config *cfg)
 {
     struct spk_error err = {0};
     struct spk_app app = {.cfg = cfg};
     struct spk_proto_toolchain toolchain = {0};
     struct spk_http_server *api = NULL, *health = NULL;
+    struct spk_otlp_exporter *otlp = NULL;
     int rc = 1;
 
     if (migrate_with_retry(cfg, MIGRATE_RETRY_MS))
         return 1;
-    app.blobs = spk_blob_fs_create(cfg->filesystem_root, &err);
+    app.blobs = spk_blob_store_create(cfg, BLOB_STORE_WAIT_MS, &err);
     if (!app.blobs)
         goto fail;
     app.l1 = spk_l1_create(cfg->l1_cache_bytes);
+    app.cache = spk_cache_create(cfg, app.l1, &err); /* Redis connects in the background */
+    if (!app.cache)
+        goto fail;
     if (spk_proto_toolchain_create(cfg->protoc, cfg->protoc_include, &toolchain, &err))
         goto fail;
     app.protoc = (struct spk_protoc_options){
@@ -120,6 +173,8 @@ static int serve(const struct spk_config *cfg)
     app.db = spk_db_create(cfg, &err);
     if (!app.db)
         goto fail;
+    spk_metrics_http_routes_set(spk_api_routes, spk_api_routes_count);
+    spk_metrics_db_pools_watch(on_pool_stats, app.db);
 
     struct spk_http_server_options hopts = {
         .name = "health",
@@ -144,10 +199,11 @@ static int serve(const struct spk_config *cfg)
         .routes = spk_api_routes,
         .nroutes = spk_api_routes_count,
         .app = &app,
+        .on_complete = on_api_complete,
         .access_log = 1,
     };
     api = spk_http_server_create(&aopts, &err);
-    if (!api)
+    if (!api || start_otlp(cfg, spk_http_server_port(api), &otlp, &err))
         goto fail;
     spk_log_json(SPK_LOG_INFO, NULL, "serving",
                  json_pack("{s:s, s:i, s:i, s:s, s:i, s:s}", "host", cfg->host, "port",
@@ -164,8 +220,11 @@ fail:
 out:
     spk_http_server_destroy(api);
     spk_http_server_destroy(health);
+    spk_otlp_exporter_destroy(otlp); /* the final push still reads the pool gauges */
+    spk_metrics_db_pools_watch(NULL, NULL);
     spk_db_destroy(app.db);
     spk_blob_store_destroy(app.blobs);
+    spk_cache_destroy(app.cache);
     spk_l1_destroy(app.l1);
     spk_proto_toolchain_release(&toolchain);
     if (rc == 0)
@@ -188,7 +247,7 @@ int main(int argc, char **argv)
         printf("spoke-server %s\n", SPOKE_VERSION);
         return 0;
     }
-    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0) {
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 && strcmp(cmd, "gc") != 0) {
         fprintf(stderr, "spoke-server: unknown command \"%s\"\n%s", cmd, usage);
         return 2;
     }
@@ -213,6 +272,8 @@ int main(int argc, char **argv)
         else
             printf("applied %d migration(s); %zu known\n", n, spk_migrations_count);
         rc = n < 0 ? 1 : 0;
+    } else if (!strcmp(cmd, "gc")) {
+        rc = spk_gc_command(&cfg, argc - 2, argv + 2);
     } else {
         rc = serve(&cfg);
     }

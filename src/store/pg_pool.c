@@ -13,6 +13,7 @@
 #include "pg_internal.h"
 #include "spoke/alloc.h"
 #include "spoke/log.h"
+#include "spoke/metrics.h"
 #include "spoke/time.h"
 #include "spoke/banned.h"
 
@@ -488,8 +489,10 @@ PGresult *spk_pg_query(struct spk_pg_conn *c, const char *sql, int nparams,
                        const char *const *params, struct spk_error *err)
 {
     int discard = 0;
+    int64_t t0 = spk_time_mono_us();
     PGresult *res = spk_pg_run(c->pg, sql, nparams, params, c->deadline_us, c->pool->label,
                                SPK_LOG_WARN, &discard, err);
+    spk_metrics_db_query(c->pool->label, (double)(spk_time_mono_us() - t0) / 1e6);
     if (discard)
         c->discard = 1;
     return res;

@@ -101,7 +101,8 @@ static int do_version_list(struct spk_pg_conn *c, void *ctx, struct spk_error *e
 }
 
 int spk_store_version_list(struct spk_db *db, const char *module, int64_t limit, int64_t offset,
-                           struct spk_version_summary **out, size_t *n, struct spk_error *err)
+                           int flags, struct spk_version_summary **out, size_t *n,
+                           struct spk_error *err)
 {
     char limit_s[24], offset_s[24];
     snprintf(limit_s, sizeof(limit_s), "%" PRId64, limit);
@@ -109,7 +110,7 @@ int spk_store_version_list(struct spk_db *db, const char *module, int64_t limit,
     *out = NULL;
     *n = 0;
     struct version_list_op op = {module, limit >= 0 ? limit_s : NULL, offset_s, out, n};
-    return spk_db_read(db, 0, do_version_list, &op, err);
+    return spk_db_read(db, flags & SPK_STORE_PRIMARY, do_version_list, &op, err);
 }
 
 /* ---- get ---- */

@@ -9,9 +9,15 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from spoketest import Stack, pid_alive, poll, port_open, request, run  # noqa: E402
 
-COMPONENTS = ["pg-primary", "pg-replica", "instance-1", "instance-2", "instance-3", "nginx"]
+COMPONENTS = ["pg-primary", "pg-replica", "redis-master", "redis-replica", "sentinel-1",
+              "sentinel-2", "sentinel-3", "instance-1", "instance-2", "instance-3", "nginx"]
+COMPONENTS += ["otlp-receiver", "prometheus"]  # metrics (docs/observability.md)
+COMPONENTS += ["s3"]  # the blob store (tests/integration/test_s3.py)
 ENV_KEYS = ["SPOKE_LB_URL", "SPOKE_INSTANCE_URLS", "SPOKE_HEALTH_URLS", "SPOKE_POSTGRES_URL",
             "SPOKE_POSTGRES_REPLICA_URLS", "SPOKE_FILESYSTEM_ROOT"]
+ENV_KEYS += ["SPOKE_S3_ENDPOINT", "SPOKE_S3_BUCKET", "SPOKE_S3_REGION", "SPOKE_S3_ACCESS_KEY",
+             "SPOKE_S3_SECRET_KEY", "SPOKE_S3_USE_PATH_STYLE"]
+ENV_KEYS += ["SPOKE_REDIS_SENTINELS", "SPOKE_REDIS_MASTER_NAME"]  # docs/caching.md
 
 
 def psql_url(url, sql):

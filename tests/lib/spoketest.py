@@ -230,16 +230,19 @@ def _ephemeral_low():
 
 
 def free_port_offset(attempts=500):
-    """A random offset (multiple of 10, from 10000) at which every port stack.sh lists is free.
+    """A random offset (multiple of 10, from 10000, or from 100 when the highest default port, a
+    sentinel's 26381, leaves no room above 10000) at which every port stack.sh lists is free.
     When possible the offsets keep all ports under the kernel's ephemeral range, where outgoing
     connections (and their TIME_WAIT leftovers) could take them."""
     ports = [p for ps in _stack_ports(0).values() for p in ps]
     top = max(ports)
-    high = _ephemeral_low() - top - 1
-    if high < 10000:
-        high = 65535 - top
+    low, high = 10000, _ephemeral_low() - top - 1
+    if high < low:
+        low = 100
+    if high < low:
+        low, high = 10000, 65535 - top
     for _ in range(attempts):
-        offset = random.randrange(10000, high + 1, 10)
+        offset = random.randrange(low, high + 1, 10)
         if all(port_free(p + offset) for p in ports):
             return offset
     raise StackError("no free port offset found")

@@ -84,9 +84,51 @@ static void test_errors_name_the_variable(void)
     expect_error("SPOKE_MAX_FILE_BYTES", "999999999", "SPOKE_MAX_FILE_BYTES");
 }
 
+/* The S3 blob store: off unless SPOKE_S3_ENDPOINT is set; booleans; keys only as a pair. */
+static void test_s3(void)
+{
+    struct kv none[] = {{"SPOKE_S3_ENDPOINT", ""}, {NULL, NULL}};
+    struct spk_config c;
+    CHECK_INT_EQ(spk_config_load(&c, lookup, none, NULL), 0);
+    CHECK(c.s3_endpoint == NULL && c.s3_access_key == NULL && c.s3_secret_key == NULL);
+    CHECK_STR_EQ(c.s3_bucket, "spoke");
+    CHECK_STR_EQ(c.s3_region, "us-east-1");
+    CHECK_INT_EQ(c.s3_path_style, 0);
+    CHECK_INT_EQ(c.s3_timeout_ms, 5000);
+    CHECK_INT_EQ(c.s3_max_retries, 2);
+    CHECK_INT_EQ(c.gc_min_age_s, 3600);
+    spk_config_release(&c);
+
+    struct kv env[] = {{"SPOKE_S3_ENDPOINT", "http://127.0.0.1:9000"},
+                       {"SPOKE_S3_USE_PATH_STYLE", "TRUE"},
+                       {"SPOKE_S3_ACCESS_KEY", "AK"},
+                       {"SPOKE_S3_SECRET_KEY", "SK"},
+                       {"SPOKE_GC_MIN_AGE_SECONDS", "0"},
+                       {NULL, NULL}};
+    CHECK_INT_EQ(spk_config_load(&c, lookup, env, NULL), 0);
+    CHECK_STR_EQ(c.s3_endpoint, "http://127.0.0.1:9000");
+    CHECK_INT_EQ(c.s3_path_style, 1);
+    CHECK_STR_EQ(c.s3_access_key, "AK");
+    CHECK_STR_EQ(c.s3_secret_key, "SK");
+    CHECK_INT_EQ(c.gc_min_age_s, 0);
+    spk_config_release(&c);
+
+    expect_error("SPOKE_S3_USE_PATH_STYLE", "maybe", "SPOKE_S3_USE_PATH_STYLE");
+    expect_error("SPOKE_S3_ENDPOINT", "127.0.0.1:9000", "SPOKE_S3_ENDPOINT");
+    expect_error("SPOKE_S3_TIMEOUT_MS", "0", "SPOKE_S3_TIMEOUT_MS");
+    expect_error("SPOKE_GC_MIN_AGE_SECONDS", "-1", "SPOKE_GC_MIN_AGE_SECONDS");
+    struct kv half[] = {{"SPOKE_S3_ENDPOINT", "https://s3.amazonaws.com"},
+                        {"SPOKE_S3_ACCESS_KEY", "AK"},
+                        {NULL, NULL}};
+    struct spk_error err = {0};
+    CHECK_INT_EQ(spk_config_load(&c, lookup, half, &err), -1);
+    CHECK(strstr(err.msg, "SPOKE_S3_SECRET_KEY") != NULL);
+}
+
 static const struct unit_test tests[] = {
     {"defaults", test_defaults},
     {"overrides", test_overrides},
     {"errors_name_the_variable", test_errors_name_the_variable},
+    {"s3", test_s3},
 };
 UNIT_MAIN(tests)

@@ -138,7 +138,7 @@ static void run_case(const char *name)
     while (d && (e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        char sub[1200];
+        char sub[sizeof(path) + 260];
         snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
         collect(sub, e->d_name, &deps);
     }

@@ -16,11 +16,53 @@ SPOKE_SERVER_PACKAGES=(
   curl iproute2 util-linux
 )
 
-# The Python integration/end-to-end tests use the standard library only.
-SPOKE_TEST_PACKAGES=(python3)
+# The Python integration/end-to-end tests use the standard library only. The CLI tests make git
+# work trees (source info, CI checkouts) and render the man page (man -l).
+SPOKE_TEST_PACKAGES=(python3 git man-db)
 
 # Load generators for bench/, not installed by default.
 SPOKE_BENCH_PACKAGES=(wrk hyperfine)
+
+# npm packages of the local stack's Node helpers, pinned (name@version), installed on demand by
+# spoke_ensure_npm_packages into SPOKE_NODE_DIR. The OTLP receiver decodes with the OTLP protobuf
+# schema that @opentelemetry/otlp-transformer ships.
+SPOKE_NPM_OTLP_PACKAGES=(@opentelemetry/otlp-transformer@0.57.2)
+# The local stack's S3 server: it verifies SigV4 signatures (unlike s3rver 3.x), credentials
+# S3RVER/S3RVER; started by deployments/local/s3rver.js.
+SPOKE_NPM_S3_PACKAGES=(@20minutes/s3rver@5.0.0)
+
+# Project-local, git-ignored npm directory shared by every Node helper; programs find the packages
+# with NODE_PATH=$SPOKE_NODE_DIR/node_modules.
+SPOKE_NODE_DIR=${SPOKE_NODE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/.cache/node}
+
+# Installs the npm packages among "$@" (name@version) that are missing or at another version into
+# SPOKE_NODE_DIR. Does nothing (and needs no network) when all are there. Installs Debian's nodejs
+# and npm first when there is no npm at all. Serialised by a lock in the directory.
+spoke_ensure_npm_packages() {
+  local dir=$SPOKE_NODE_DIR spec name want have missing=()
+  for spec in "$@"; do
+    name=${spec%@*} want=${spec##*@}
+    have=''
+    if [[ -f $dir/node_modules/$name/package.json ]]; then
+      have=$(sed -n 's/^[[:space:]]*"version":[[:space:]]*"\([^"]*\)".*/\1/p' \
+               "$dir/node_modules/$name/package.json" | head -n 1)
+    fi
+    [[ $have == "$want" ]] || missing+=("$spec")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  if ! command -v npm >/dev/null 2>&1; then
+    spoke_ensure_packages nodejs npm || return 1
+  fi
+  mkdir -p "$dir"
+  (
+    flock -w 600 8 || { echo "error: timed out waiting for $dir/.lock" >&2; exit 1; }
+    # A package.json of its own keeps npm from pruning what other helpers installed here.
+    [[ -f $dir/package.json ]] || printf '{"private": true}\n' >"$dir/package.json"
+    echo "installing npm packages into $dir: ${missing[*]}" >&2
+    timeout 600 npm install --prefix "$dir" --no-audit --no-fund --save-exact --loglevel=error \
+      "${missing[@]}" >&2
+  ) 8>>"$dir/.lock"
+}
 
 # Prints the packages among "$@" that are not installed, one per line.
 spoke_missing_packages() {

@@ -17,7 +17,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from spoketest import BUILD_DIR, Stack, poll, request, run  # noqa: E402
+from spoketest import run_with_stack, BUILD_DIR, poll, request  # noqa: E402
 
 SPOKE = os.path.join(BUILD_DIR, "spoke")
 STACK = None  # set by main()
@@ -400,19 +400,12 @@ def test_description_and_source_info_from_git():
 
 
 def main():
-    global STACK
-    code = 0
-    with Stack(env={"SPOKE_MAX_FILES": "600"}) as stack:
-        STACK = stack
-        try:
-            run(globals())
-        except SystemExit as e:
-            code = e.code
-        if code:
-            stack.dump_logs()
+    run_with_stack(globals(), env={"SPOKE_MAX_FILES": "600"}, cleanup=remove_tmpdirs)
+
+
+def remove_tmpdirs():
     for d in TMPDIRS:
         shutil.rmtree(d, ignore_errors=True)
-    sys.exit(code)
 
 
 if __name__ == "__main__":

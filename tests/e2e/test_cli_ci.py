@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from spoketest import BUILD_DIR, SOURCE_DIR, Stack, request, run  # noqa: E402
+from spoketest import run_with_stack, BUILD_DIR, SOURCE_DIR, request  # noqa: E402
 
 SPOKE = os.path.join(BUILD_DIR, "spoke")
 CI_DIR = os.path.join(SOURCE_DIR, "deployments", "ci")
@@ -528,19 +528,12 @@ def test_gitlab_job_fetches_the_script_from_the_spoke_repository():
 
 
 def main():
-    global STACK
-    code = 0
-    with Stack() as stack:
-        STACK = stack
-        try:
-            run(globals())
-        except SystemExit as e:
-            code = e.code
-        if code:
-            stack.dump_logs()
+    run_with_stack(globals(), cleanup=remove_tmpdirs)
+
+
+def remove_tmpdirs():
     for d in TMPDIRS:
         shutil.rmtree(d, ignore_errors=True)
-    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from spoketest import Stack, request, run  # noqa: E402
-from e2e_util import eventually, header, low_port_offset  # noqa: E402
+from spoketest import run_with_stack, request  # noqa: E402
+from e2e_util import eventually, header  # noqa: E402
 
 STACK = None  # set by main()
 
@@ -338,17 +338,7 @@ def test_writes_after_outages():
 
 
 def main():
-    global STACK
-    code = 0
-    with Stack(port_offset=low_port_offset()) as stack:
-        STACK = stack
-        try:
-            run(globals())
-        except SystemExit as e:
-            code = e.code
-        if code:
-            stack.dump_logs()
-    sys.exit(code)
+    run_with_stack(globals())
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from spoketest import Stack, poll, request, run  # noqa: E402
+from spoketest import run_with_stack, poll, request  # noqa: E402
 
 ROUTE = "/modules/{name}"
 TRAFFIC = [3, 5, 7]  # GET /modules/{name} sent straight to instance-1, -2, -3
@@ -359,13 +359,4 @@ def test_request_id_reaches_store_log_lines():
 
 
 if __name__ == "__main__":
-    code = 1
-    with Stack() as stack:
-        S = stack
-        try:
-            run(globals())
-        except SystemExit as e:
-            code = e.code
-        if code:
-            stack.dump_logs()
-    sys.exit(code)
+    run_with_stack(globals(), var="S")

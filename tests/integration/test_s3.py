@@ -15,8 +15,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from spoketest import (BUILD_DIR, SANITIZER_MARKERS, Stack, poll, port_free, request,  # noqa: E402
-                       run)
+from spoketest import (BUILD_DIR, SANITIZER_MARKERS, poll, port_free, request,  # noqa: E402
+                       run_with_stack)
 
 S = None  # the stack
 RUN = uuid.uuid4().hex[:8]
@@ -485,17 +485,7 @@ def test_gc_in_a_loop_never_deletes_what_concurrent_pushes_reference():
 # --------------------------------------------------------------------------------------------
 
 def main():
-    global S
-    status = 1
-    with Stack(env=ENV) as stack:
-        S = stack
-        try:
-            run(globals())
-        except SystemExit as e:
-            status = e.code
-        if status:
-            stack.dump_logs()
-    sys.exit(status)
+    run_with_stack(globals(), var="S", env=ENV)
 
 
 if __name__ == "__main__":

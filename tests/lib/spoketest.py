@@ -75,6 +75,26 @@ def run(namespace, argv=None):
     sys.exit(1 if failed or not tests else 0)
 
 
+def run_with_stack(namespace, var="STACK", cleanup=None, **stack_kwargs):
+    """Runs a test file against one Stack for all its tests: starts Stack(**stack_kwargs), binds
+    it to namespace[var], runs the tests (see run), prints the components' logs only when a test
+    failed, stops the stack, calls cleanup() if given, and exits with the tests' status."""
+    code = 1
+    try:
+        with Stack(**stack_kwargs) as stack:
+            namespace[var] = stack
+            try:
+                run(namespace)
+            except SystemExit as e:
+                code = e.code
+            if code:
+                stack.dump_logs()
+    finally:
+        if cleanup:
+            cleanup()
+    sys.exit(code)
+
+
 def poll(fn, timeout=30.0, interval=0.1, what=None):
     """Calls fn() until it returns a truthy value (returned) or the timeout passes (TimeoutError
     naming the last value or exception). Exceptions from fn count as "not yet"."""

@@ -245,7 +245,7 @@ def test_pool_of_two_connections_serves_32_concurrent_clients():
 def test_exhausted_write_pool_answers_503_within_the_acquire_timeout():
     c = start_instance("pool-c", SPOKE_POSTGRES_MAX_CONNS="2",
                        SPOKE_POSTGRES_ACQUIRE_TIMEOUT_MS="300",
-                       SPOKE_POSTGRES_QUERY_TIMEOUT_MS="3000")
+                       SPOKE_POSTGRES_QUERY_TIMEOUT_MS="4500")
     names = [f"locked-{RUN}-{i}" for i in range(3)]
     lock = None
     try:
@@ -259,7 +259,7 @@ def test_exhausted_write_pool_answers_503_within_the_acquire_timeout():
 
         def push(n):
             try:
-                results[n] = c.post(f"/modules/{n}/versions", push_body("1.0.0"), timeout=15)
+                results[n] = c.post(f"/modules/{n}/versions", push_body("1.0.0"), timeout=20)
             except (OSError, http.client.HTTPException) as e:
                 results[n] = e
 
@@ -270,7 +270,7 @@ def test_exhausted_write_pool_answers_503_within_the_acquire_timeout():
         wait_until(lambda: int(psql_value(primary_url(),
                                           "SELECT count(*) FROM pg_stat_activity "
                                           "WHERE wait_event_type = 'Lock'")) >= 2,
-                   10, what="two pushes blocked on the lock")
+                   15, what="two pushes blocked on the lock")
 
         r = c.post(f"/modules/{names[2]}/versions", push_body("1.0.0"), timeout=15)
         assert_unavailable(r, "push while the write pool is exhausted")
@@ -280,12 +280,13 @@ def test_exhausted_write_pool_answers_503_within_the_acquire_timeout():
         assert g.status == 200, f"read while the write pool is exhausted: {g}"
 
         for t in holders:
-            t.join(timeout=15)
+            t.join(timeout=20)
         for n in names[:2]:
             res = results.get(n)
             assert not isinstance(res, Exception) and res is not None, f"push {n}: {res!r}"
-            assert_unavailable(res, f"push {n} blocked past the 3000 ms query timeout")
-            assert res.seconds < 3.0 + 2.0, f"push {n} took {res.seconds:.2f}s"
+            assert_unavailable(res, f"push {n} blocked past the 4500 ms query timeout")
+            # Validation (protoc) runs before the INSERT, so allow for it on a loaded machine.
+            assert res.seconds < 4.5 + 3.0, f"push {n} took {res.seconds:.2f}s"
     finally:
         if lock:
             lock.run("ROLLBACK;")

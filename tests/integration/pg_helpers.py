@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import queue
-import random
 import shutil
 import signal
 import socket
@@ -32,27 +31,6 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _bindable(port):
-    # SO_REUSEADDR, as Postgres and spoke-server listen: TIME_WAIT leftovers of other connections
-    # (plentiful on a machine running load tests) do not block them.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def postgres_port_offset(attempts=500):
-    """A stack port offset at which both Postgres ports (5432/5433 + offset) can listen."""
-    for _ in range(attempts):
-        offset = random.randrange(10000, 39001, 10)
-        if all(_bindable(p + offset) for p in (5432, 5433)):
-            return offset
-    raise AssertionError("no free port offset for Postgres")
 
 
 def wait_until(fn, timeout, interval=0.1, what="condition"):

@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pg_helpers  # noqa: E402  (also puts tests/lib on sys.path)
 from pg_helpers import (MIGRATIONS_DIR, SERVER_BIN, finish, free_port,  # noqa: E402
                         migration_names, new_workdir, run_tests, with_dbname)
-from spoketest import Stack  # noqa: E402
+from spoketest import Stack, free_port_offset  # noqa: E402
 
 STACK = None
 DB_URL = None  # a database created empty for this file
@@ -172,7 +172,7 @@ def main():
     global STACK, DB_URL, WORKDIR
     WORKDIR = new_workdir("spoke-migrations-")
     with Stack(components=["pg-primary"],
-               port_offset=pg_helpers.postgres_port_offset()) as stack:
+               port_offset=free_port_offset()) as stack:
         STACK = stack
         url = stack.postgres_url("pg-primary")
         # A database of our own: whatever the stack set up, this one starts empty.

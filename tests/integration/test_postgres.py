@@ -14,10 +14,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import pg_helpers  # noqa: E402  (also puts tests/lib on sys.path)
 from pg_helpers import (PsqlSession, SpokeServer, call, finish, new_workdir,  # noqa: E402
                         postgres_env, push_body, psql_value, run_tests, wait_until)
-from spoketest import Stack  # noqa: E402
+from spoketest import Stack, free_port_offset  # noqa: E402
 
 RUN = f"p{os.getpid()}"
 SEED = f"seed-{RUN}"  # a module with version 1.0.0, replayed on the replica before the tests
@@ -596,7 +595,7 @@ def main():
     global STACK, WORKDIR, A, B
     WORKDIR = new_workdir("spoke-postgres-")
     with Stack(components=["pg-primary", "pg-replica"],
-               port_offset=pg_helpers.postgres_port_offset()) as stack:
+               port_offset=free_port_offset()) as stack:
         STACK = stack
         try:
             A = start_instance("a", SPOKE_POSTGRES_MAX_CONNS="2")

@@ -26,7 +26,8 @@ ENV = {
 }
 # Generous on a shared 2-core machine; a client that waited for Redis on every request, or for a
 # connect timeout of seconds, would still blow through it.
-LATENCY_BUDGET_S = TIMEOUT_MS / 1000 * 2 + 0.6
+LATENCY_BUDGET_S = TIMEOUT_MS / 1000 * 2 + 0.6  # reads: two Redis timeouts at most, plus slack
+PUSH_BUDGET_S = 5.0
 PROTO = 'syntax = "proto3";\npackage {pkg};\nmessage M{n} {{ string id = 1; }}\n'
 
 _stack = None
@@ -125,6 +126,7 @@ class Load:
         self.stopped = threading.Event()
         self.lock = threading.Lock()
         self.latencies, self.failures, self.pushed = [], [], []
+        self.push_latencies = []  # pushes compile with protoc: CPU-bound, kept apart from reads
         self.threads = [threading.Thread(target=self._reader, daemon=True) for _ in range(threads)]
         if writer:
             self.threads.append(threading.Thread(target=self._writer, daemon=True))
@@ -138,7 +140,8 @@ class Load:
         except Exception as e:  # noqa: BLE001 - every failure counts
             good, detail = False, e
         with self.lock:
-            self.latencies.append(time.monotonic() - t0)
+            (self.push_latencies if method == "POST" else self.latencies).append(
+                time.monotonic() - t0)
             if not good:
                 self.failures.append((method, path, repr(detail)[:300]))
         return detail if good else None
@@ -185,11 +188,14 @@ class Load:
         p50 = statistics.median(lat) if lat else 0.0
         p99 = lat[int(n * 0.99) - 1] if n >= 100 else (lat[-1] if lat else 0.0)
         slow = sum(1 for x in lat if x > TIMEOUT_MS / 1000)
-        print(f"{label}: {n} requests, {len(self.failures)} failed, {len(self.pushed)} pushes, "
-              f"latency p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-              f"max {(lat[-1] if lat else 0) * 1000:.1f} ms, {slow} over {TIMEOUT_MS} ms",
-              flush=True)
-        return n, lat[-1] if lat else 0.0, p50
+        worst_push = max(self.push_latencies, default=0.0)
+        print(f"{label}: {n} reads, {len(self.failures)} failed, {len(self.pushed)} pushes, "
+              f"read latency p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+              f"max {(lat[-1] if lat else 0) * 1000:.1f} ms, {slow} over {TIMEOUT_MS} ms; "
+              f"slowest push {worst_push * 1000:.0f} ms", flush=True)
+        # A push waits on Redis only for its invalidation (one bounded command): far from this.
+        assert worst_push < PUSH_BUDGET_S, f"slowest push {worst_push:.3f}s > {PUSH_BUDGET_S}s"
+        return n + len(self.push_latencies), lat[-1] if lat else 0.0, p50
 
 
 # ---- tests -------------------------------------------------------------------------------------

@@ -9,8 +9,10 @@
 #                      data, logs and configs stay unless --purge, which deletes the stack directory
 #   status             one line per component: name, state, pid, port(s), health
 #   start C | stop C   one component; start needs C's dependencies running. Starting pg-replica
-#                      without a data directory clones it from pg-primary (pg_basebackup)
-#   promote-replica    pg_ctl promote on pg-replica (writes follow through the multi-host URL)
+#                      without a data directory clones it from pg-primary (pg_basebackup). start
+#                      also works after a crash (kill -9): stale Postgres lock files are cleared
+#   promote-replica    pg_ctl promote on pg-replica (writes follow through the multi-host URL);
+#                      pg-primary then refuses to start (it would be a second primary)
 #   psql C [ARGS...]   psql as the postgres superuser on component C's socket, database spoke
 #   ports              "name port [health-port]" for every component at the current offset
 #

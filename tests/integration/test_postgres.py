@@ -266,10 +266,14 @@ def test_exhausted_write_pool_answers_503_within_the_acquire_timeout():
         for t in holders:
             t.start()
         # (From another session: pg_stat_activity is a snapshot fixed for the transaction.)
-        wait_until(lambda: int(psql_value(primary_url(),
-                                          "SELECT count(*) FROM pg_stat_activity "
-                                          "WHERE wait_event_type = 'Lock'")) >= 2,
-                   15, what="two pushes blocked on the lock")
+        def both_blocked():
+            blocked = int(psql_value(primary_url(), "SELECT count(*) FROM pg_stat_activity "
+                                                    "WHERE wait_event_type = 'Lock'"))
+            done = dict(results)
+            assert blocked >= 2 or len(done) < 2, f"pushes finished without both blocking: {done}"
+            return blocked >= 2
+
+        wait_until(both_blocked, 15, what="two pushes blocked on the lock")
 
         r = c.post(f"/modules/{names[2]}/versions", push_body("1.0.0"), timeout=15)
         assert_unavailable(r, "push while the write pool is exhausted")

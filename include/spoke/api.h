@@ -21,9 +21,10 @@ struct spk_app {
     const struct spk_config *cfg;
     struct spk_db *db;
     struct spk_blob_store *blobs;
-    struct spk_l1 *l1; /* rendered concrete versions, keyed "module@version" */
+    struct spk_l1 *l1;       /* rendered concrete versions, keyed "module@version" */
     struct spk_cache *cache; /* L1 → Redis read-through, over l1 (include/spoke/cache.h) */
-    struct spk_protoc_options protoc; /* runs the private toolchain, see spk_proto_toolchain_create */
+    struct spk_protoc_options
+        protoc;          /* runs the private toolchain, see spk_proto_toolchain_create */
     atomic_int draining; /* set on SIGTERM: readiness answers 503 from then on */
 };
 

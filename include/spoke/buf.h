@@ -11,7 +11,10 @@ struct spk_buf {
     size_t cap;
 };
 
-#define SPK_BUF_INIT {NULL, 0, 0}
+#define SPK_BUF_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 void spk_buf_append(struct spk_buf *b, const void *data, size_t len);
 void spk_buf_puts(struct spk_buf *b, const char *s);

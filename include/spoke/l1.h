@@ -35,8 +35,7 @@ struct spk_l1 *spk_l1_create(size_t max_bytes);
 void spk_l1_destroy(struct spk_l1 *c);
 
 /* Copies key, value and etag; replaces an existing entry of the same key. */
-void spk_l1_put(struct spk_l1 *c, const char *key, const void *data, size_t len,
-                const char *etag);
+void spk_l1_put(struct spk_l1 *c, const char *key, const void *data, size_t len, const char *etag);
 /* Like spk_l1_put, for copies of mutable data: a get ttl_ms or more after the put misses (and
  * drops the entry). ttl_ms <= 0 stores nothing. */
 void spk_l1_put_ttl(struct spk_l1 *c, const char *key, const void *data, size_t len,

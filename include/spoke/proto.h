@@ -7,8 +7,8 @@
  * every path has passed spk_validate_path, and files are created with O_EXCL | O_NOFOLLOW.
  *
  * Include roots, in order: the version's own files, the files of its dependencies (transitively),
- * and the well-known types shipped with protoc (the .proto files under google/protobuf). An import that resolves
- * to none of them is a diagnostic. */
+ * and the well-known types shipped with protoc (the .proto files under google/protobuf). An import
+ * that resolves to none of them is a diagnostic. */
 #ifndef SPOKE_PROTO_H
 #define SPOKE_PROTO_H
 
@@ -52,10 +52,10 @@ struct spk_proto_result {
 void spk_proto_result_release(struct spk_proto_result *r);
 
 struct spk_protoc_options {
-    const char *protoc;     /* path to the protoc binary */
-    const char *wkt_root;   /* directory that holds google/protobuf with the WKT files (only) */
-    int timeout_ms;         /* wall-clock limit */
-    size_t max_descriptor;  /* largest FileDescriptorSet accepted (bytes) */
+    const char *protoc;    /* path to the protoc binary */
+    const char *wkt_root;  /* directory that holds google/protobuf with the WKT files (only) */
+    int timeout_ms;        /* wall-clock limit */
+    size_t max_descriptor; /* largest FileDescriptorSet accepted (bytes) */
 };
 
 /* Compiles files against deps. Returns 0 when protoc ran to a verdict (out->ok tells which, a

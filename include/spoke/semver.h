@@ -9,8 +9,8 @@
 #define SPK_SEMVER_MAX_LEN 128
 
 struct spk_semver {
-    int64_t major, minor, patch;       /* each fits a Postgres bigint */
-    char canonical[SPK_SEMVER_MAX_LEN + 1]; /* without the "v" */
+    int64_t major, minor, patch;             /* each fits a Postgres bigint */
+    char canonical[SPK_SEMVER_MAX_LEN + 1];  /* without the "v" */
     char prerelease[SPK_SEMVER_MAX_LEN + 1]; /* "" for a release */
     char build[SPK_SEMVER_MAX_LEN + 1];      /* "" when absent */
     /* Byte-ordered encoding of the pre-release identifiers: comparing two keys with memcmp/C

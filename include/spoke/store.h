@@ -1,7 +1,7 @@
 /* Metadata in Postgres behind two pools: the write pool on SPOKE_POSTGRES_URL (the primary) and
- * the read pool, round-robin over replicas that are healthy and within SPOKE_POSTGRES_MAX_LAG_BYTES,
- * falling back to the primary when none is. A background thread re-checks replicas; one that
- * recovers rejoins.
+ * the read pool, round-robin over replicas that are healthy and within
+ * SPOKE_POSTGRES_MAX_LAG_BYTES, falling back to the primary when none is. A background thread
+ * re-checks replicas; one that recovers rejoins.
  *
  * Invariants:
  * - Every read that finds nothing on a replica is confirmed on the primary before NOT_FOUND is
@@ -118,7 +118,7 @@ struct spk_db_pool_stats {
 void spk_db_pool_stats(struct spk_db *db, struct spk_db_pool_stats *out);
 
 /* Flags for reads. */
-#define SPK_STORE_PRIMARY 0x1  /* read from the primary only (e.g. before a write) */
+#define SPK_STORE_PRIMARY  0x1 /* read from the primary only (e.g. before a write) */
 #define SPK_STORE_NO_FILES 0x2 /* version reads: skip files, deps and source info */
 
 /* EXISTS if the name is taken. */

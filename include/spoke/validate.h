@@ -7,7 +7,7 @@
 struct spk_error;
 
 #define SPK_MODULE_NAME_MAX 128
-#define SPK_PATH_MAX 512
+#define SPK_PATH_MAX        512
 
 /* ^[a-z][a-z0-9._-]{0,127}$ */
 int spk_validate_module_name(const char *name, struct spk_error *err);

@@ -10,9 +10,9 @@
 #include "spoke/error.h"
 #include "spoke/banned.h"
 
-#define CLOSURE_MAX 256
+#define CLOSURE_MAX  256
 #define LIST_DEFAULT 100
-#define LIST_MAX 1000
+#define LIST_MAX     1000
 
 static json_t *ref_json(const char *ref)
 {

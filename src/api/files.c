@@ -7,7 +7,6 @@
 #include "spoke/validate.h"
 #include "spoke/banned.h"
 
-
 static const struct spk_version_file *find_file(const struct spk_version *v, const char *path)
 {
     size_t lo = 0, hi = v->nfiles; /* files are sorted by path bytes */

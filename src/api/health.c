@@ -58,10 +58,9 @@ void api_health_ready(struct spk_http_ctx *ctx, void *appv)
 
     int draining = atomic_load(&app->draining);
     ready &= !draining;
-    json_object_set_new(checks, "http_server",
-                        check(draining ? "draining" : "ok", 0.0, NULL));
+    json_object_set_new(checks, "http_server", check(draining ? "draining" : "ok", 0.0, NULL));
 
-    spk_http_reply_json(ctx, ready ? 200 : 503,
-                        json_pack("{s:s, s:o}", "status", ready ? "ready" : "not_ready", "checks",
-                                  checks));
+    spk_http_reply_json(
+        ctx, ready ? 200 : 503,
+        json_pack("{s:s, s:o}", "status", ready ? "ready" : "not_ready", "checks", checks));
 }

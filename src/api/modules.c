@@ -9,8 +9,8 @@
 #include "spoke/banned.h"
 
 #define DESCRIPTION_MAX 4096
-#define LIST_DEFAULT 100
-#define LIST_MAX 1000
+#define LIST_DEFAULT    100
+#define LIST_MAX        1000
 /* GET /modules/{name} embeds the newest versions; the full list is paginated on /versions. */
 #define EMBEDDED_VERSIONS_MAX 1000
 
@@ -104,9 +104,9 @@ int api_module_doc_load(struct spk_http_ctx *ctx, struct spk_app *app, const cha
     size_t n = 0;
     int flags = t->primary ? SPK_STORE_PRIMARY : 0, rc = -1;
 
-    while (spk_store_module_get(app->db, name, flags, &m, &err) ||
-           spk_store_version_list(app->db, name, EMBEDDED_VERSIONS_MAX, 0, flags, &vers, &n,
-                                  &err)) {
+    while (
+        spk_store_module_get(app->db, name, flags, &m, &err) ||
+        spk_store_version_list(app->db, name, EMBEDDED_VERSIONS_MAX, 0, flags, &vers, &n, &err)) {
         /* Primary down: the read pool answers, and the answer (maybe behind) is not cached. */
         if (flags && err.code == SPK_E_UNAVAILABLE) {
             spk_module_release(&m);

@@ -14,7 +14,7 @@
 #include "spoke/banned.h"
 
 #define CLOSURE_MAX_VERSIONS 256
-#define CLOSURE_MAX_BYTES ((size_t)256 << 20)
+#define CLOSURE_MAX_BYTES    ((size_t)256 << 20)
 
 struct closure {
     char **refs; /* visited "module@version", in discovery order */

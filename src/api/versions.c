@@ -17,10 +17,10 @@
 #include "spoke/semver.h"
 #include "spoke/banned.h"
 
-#define LIST_DEFAULT 100
-#define LIST_MAX 1000
+#define LIST_DEFAULT    100
+#define LIST_MAX        1000
 #define CACHE_IMMUTABLE "public, max-age=31536000, immutable"
-#define CACHE_LATEST "public, max-age=10"
+#define CACHE_LATEST    "public, max-age=10"
 
 /* A version list changes with every push: pages are cached like module metadata, with the
  * "next page" flag as their tag (include/spoke/cache.h). */

@@ -10,16 +10,16 @@
 #include "spoke/time.h"
 #include "spoke/banned.h"
 
-#define SHARDS 16
+#define SHARDS         16
 #define ENTRY_OVERHEAD 96 /* struct, allocator headers, bucket slot: a fair estimate */
 
 struct node {
     struct spk_l1_entry pub; /* first, so a pub pointer is a node pointer */
     atomic_int refs;         /* one for the table while linked, one per reader */
     uint64_t hash;
-    int64_t expires_us;      /* monotonic; 0 = never */
+    int64_t expires_us; /* monotonic; 0 = never */
     size_t cost;
-    struct node *chain;      /* next in the bucket */
+    struct node *chain;       /* next in the bucket */
     struct node *prev, *next; /* LRU list */
     char *key;
 };
@@ -194,8 +194,7 @@ static void put_entry(struct spk_l1 *c, const char *key, const void *data, size_
     pthread_mutex_unlock(&s->lock);
 }
 
-void spk_l1_put(struct spk_l1 *c, const char *key, const void *data, size_t len,
-                const char *etag)
+void spk_l1_put(struct spk_l1 *c, const char *key, const void *data, size_t len, const char *etag)
 {
     put_entry(c, key, data, len, etag, 0);
 }

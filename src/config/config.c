@@ -24,7 +24,7 @@ struct var {
 };
 
 #define F(field) offsetof(struct spk_config, field)
-#define MIB (1024LL * 1024LL)
+#define MIB      (1024LL * 1024LL)
 
 static const struct var vars[] = {
     {"SPOKE_HOST", K_STR, F(host), "0.0.0.0", 0, 0},
@@ -156,8 +156,9 @@ static int load_var(struct spk_config *cfg, const struct var *v, const char *val
     case K_I64:
     case K_SIZE:
         if (parse_ll(val, &n) || n < v->min || n > v->max)
-            return spk_error_set(err, SPK_E_INVALID, "%s must be an integer in [%lld, %lld] (got \"%.64s\")",
-                                 v->name, v->min, v->max, val);
+            return spk_error_set(err, SPK_E_INVALID,
+                                 "%s must be an integer in [%lld, %lld] (got \"%.64s\")", v->name,
+                                 v->min, v->max, val);
         if (v->kind == K_I64)
             *(int64_t *)base = n;
         else if (v->kind == K_SIZE)
@@ -176,9 +177,10 @@ static int check_s3(const struct spk_config *cfg, struct spk_error *err)
         return 0;
     if (strncmp(cfg->s3_endpoint, "http://", 7) != 0 &&
         strncmp(cfg->s3_endpoint, "https://", 8) != 0)
-        return spk_error_set(err, SPK_E_INVALID,
-                             "SPOKE_S3_ENDPOINT must start with http:// or https:// (got \"%.64s\")",
-                             cfg->s3_endpoint);
+        return spk_error_set(
+            err, SPK_E_INVALID,
+            "SPOKE_S3_ENDPOINT must start with http:// or https:// (got \"%.64s\")",
+            cfg->s3_endpoint);
     if (!cfg->s3_access_key != !cfg->s3_secret_key)
         return spk_error_set(err, SPK_E_INVALID, "%s is set but %s is not",
                              cfg->s3_access_key ? "SPOKE_S3_ACCESS_KEY" : "SPOKE_S3_SECRET_KEY",

@@ -70,10 +70,10 @@ static int parse_idents(const char *s, const char *end, int strict_numeric, char
         if (numeric && strict_numeric && n > 1 && s[0] == '0')
             return -1;
         if (key) {
-            int w = numeric ? snprintf(key + klen, keysz - klen, "%s0%03zu%.*s", klen ? " " : "",
-                                       n, (int)n, s)
-                            : snprintf(key + klen, keysz - klen, "%s1%.*s", klen ? " " : "",
-                                       (int)n, s);
+            int w = numeric
+                        ? snprintf(key + klen, keysz - klen, "%s0%03zu%.*s", klen ? " " : "", n,
+                                   (int)n, s)
+                        : snprintf(key + klen, keysz - klen, "%s1%.*s", klen ? " " : "", (int)n, s);
             if (w < 0 || (size_t)w >= keysz - klen)
                 return -1;
             klen += (size_t)w;

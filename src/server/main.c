@@ -25,7 +25,7 @@
 #include "spoke/time.h"
 #include "spoke/banned.h"
 
-#define MIGRATE_RETRY_MS 30000
+#define MIGRATE_RETRY_MS   30000
 #define BLOB_STORE_WAIT_MS 30000 /* S3 may come up after the instances */
 
 static const char usage[] =
@@ -90,8 +90,8 @@ static void drain(struct spk_app *app, struct spk_http_server *api, const struct
 {
     atomic_store(&app->draining, 1);
     spk_log_json(SPK_LOG_INFO, NULL, "draining",
-                 json_pack("{s:s, s:i}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
-                           "drain_ms", cfg->drain_ms));
+                 json_pack("{s:s, s:i}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", "drain_ms",
+                           cfg->drain_ms));
     sleep_ms(cfg->drain_ms);
     spk_http_server_quiesce(api);
     int64_t deadline = spk_time_mono_us() + (int64_t)cfg->shutdown_timeout_ms * 1000;

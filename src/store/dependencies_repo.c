@@ -40,8 +40,8 @@ static int do_dependents(struct spk_pg_conn *c, void *ctx, struct spk_error *err
     int rows = PQntuples(res);
     if (rows < 1 || spk_pg_text(res, 0, 1)[0] != 't') {
         PQclear(res);
-        return spk_error_set(err, SPK_E_NOT_FOUND, "version %s of module %s not found",
-                             op->version, op->module);
+        return spk_error_set(err, SPK_E_NOT_FOUND, "version %s of module %s not found", op->version,
+                             op->module);
     }
     char **list = spk_calloc((size_t)rows, sizeof(*list));
     for (int i = 1; i < rows; i++)

@@ -16,7 +16,8 @@ static void test_sha256_known_answers(void)
     spk_sha256_hex("foo", 3, hex);
     CHECK_STR_EQ(hex, H1);
     CHECK(spk_sha256_hex_valid(H1));
-    CHECK(!spk_sha256_hex_valid("2C26B46B68FFC68FF99B453C1D30413413422D706483BFA0F98A5E886266E7AE"));
+    CHECK(
+        !spk_sha256_hex_valid("2C26B46B68FFC68FF99B453C1D30413413422D706483BFA0F98A5E886266E7AE"));
     CHECK(!spk_sha256_hex_valid("abc"));
 }
 

@@ -156,7 +156,8 @@ static void run_case(const char *name)
     int good = r.ok == want_ok;
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(expect, "symbols"), i, v) good &= has_symbol(&r, json_string_value(v));
+    json_array_foreach(json_object_get(expect, "symbols"), i, v) good &=
+        has_symbol(&r, json_string_value(v));
     if (json_object_get(expect, "symbols"))
         good &= json_array_size(json_object_get(expect, "symbols")) == r.nsymbols;
     json_array_foreach(json_object_get(expect, "diagnostics"), i, v) good &= has_diag(&r, v);

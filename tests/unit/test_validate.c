@@ -8,8 +8,8 @@
 static void test_module_names(void)
 {
     static const char *const ok[] = {"a", "acme", "acme.payments", "a-b_c.d", "x9", "z0-._"};
-    static const char *const bad[] = {"", "A", "9a", "-a", ".a", "_a", "acme/payments", "a b",
-                                      "Acme", "a\xc3\xa9", "a:b", "a@b"};
+    static const char *const bad[] = {
+        "", "A", "9a", "-a", ".a", "_a", "acme/payments", "a b", "Acme", "a\xc3\xa9", "a:b", "a@b"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         CHECK_INT_EQ(spk_validate_module_name(ok[i], NULL), 0);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -52,7 +52,7 @@ static void test_paths(void)
     CHECK(!path_ok("a/\x01.proto"));
     CHECK(!path_ok("a\nb.proto"));
     CHECK(!path_ok("a/\xff.proto"));
-    CHECK(!path_ok("a/\xc0\xaf.proto")); /* overlong '/' */
+    CHECK(!path_ok("a/\xc0\xaf.proto"));     /* overlong '/' */
     CHECK(!path_ok("a/\xed\xa0\x80.proto")); /* surrogate */
     CHECK_INT_EQ(spk_validate_path("a\0b.proto", 9, NULL), -1);
 

@@ -8,6 +8,7 @@
 #include "spoke/alloc.h"
 #include "spoke/error.h"
 #include "spoke/redis.h"
+#include "spoke/list.h"
 #include "spoke/banned.h"
 
 static int is_host_char(char ch)
@@ -163,32 +164,20 @@ int spk_redis_hostports_parse(const char *list, struct spk_redis_addr **out, siz
 {
     *out = NULL;
     *n = 0;
-    const char *s = list ? list : "";
+    const char *cursor = list, *item;
+    size_t len;
     struct spk_redis_addr *addrs = NULL;
     size_t count = 0;
-    for (;;) {
-        const char *comma = strchr(s, ',');
-        const char *e = comma ? comma : s + strlen(s);
-        const char *b = s;
-        while (b < e && (*b == ' ' || *b == '\t'))
-            b++;
-        const char *t = e;
-        while (t > b && (t[-1] == ' ' || t[-1] == '\t'))
-            t--;
-        if (t > b) {
-            struct spk_redis_addr a = {0};
-            if (parse_hostport(b, (size_t)(t - b), 1, &a)) {
-                free(addrs);
-                return spk_error_set(err, SPK_E_INVALID,
-                                     "SPOKE_REDIS_SENTINELS: \"%.*s\" is not host:port",
-                                     (int)((t - b) > 80 ? 80 : (t - b)), b);
-            }
-            addrs = spk_realloc(addrs, (count + 1) * sizeof(*addrs));
-            addrs[count++] = a;
+    while ((item = spk_list_next(&cursor, &len))) {
+        struct spk_redis_addr a = {0};
+        if (parse_hostport(item, len, 1, &a)) {
+            free(addrs);
+            return spk_error_set(err, SPK_E_INVALID,
+                                 "SPOKE_REDIS_SENTINELS: \"%.*s\" is not host:port",
+                                 (int)(len > 80 ? 80 : len), item);
         }
-        if (!comma)
-            break;
-        s = comma + 1;
+        addrs = spk_realloc(addrs, (count + 1) * sizeof(*addrs));
+        addrs[count++] = a;
     }
     if (count == 0)
         return spk_error_set(err, SPK_E_INVALID,

@@ -9,6 +9,7 @@
 #include "spoke/alloc.h"
 #include "spoke/config.h"
 #include "spoke/error.h"
+#include "spoke/list.h"
 #include "spoke/redis.h"
 #include "spoke/banned.h"
 
@@ -102,27 +103,16 @@ static int parse_bool(const char *name, const char *s, int *out, struct spk_erro
     return spk_error_set(err, SPK_E_INVALID, "%s must be true or false (got \"%.64s\")", name, s);
 }
 
-/* Splits a comma-separated list, trimming blanks and dropping empty items. */
+/* Splits a comma-separated list (spoke/list.h) into new strings. */
 static void parse_list(const char *s, char ***items, size_t *n)
 {
+    const char *item;
+    size_t len;
     *items = NULL;
     *n = 0;
-    while (*s) {
-        const char *comma = strchr(s, ',');
-        const char *e = comma ? comma : s + strlen(s);
-        const char *b = s;
-        while (b < e && (*b == ' ' || *b == '\t'))
-            b++;
-        const char *t = e;
-        while (t > b && (t[-1] == ' ' || t[-1] == '\t'))
-            t--;
-        if (t > b) {
-            *items = spk_realloc(*items, (*n + 1) * sizeof(**items));
-            (*items)[(*n)++] = spk_strndup(b, (size_t)(t - b));
-        }
-        if (!comma)
-            break;
-        s = comma + 1;
+    while ((item = spk_list_next(&s, &len))) {
+        *items = spk_realloc(*items, (*n + 1) * sizeof(**items));
+        (*items)[(*n)++] = spk_strndup(item, len);
     }
 }
 
@@ -242,32 +232,26 @@ int spk_config_load(struct spk_config *cfg, spk_config_getenv_fn lookup, void *c
     return 0;
 }
 
+/* Strings are wiped before they are freed: URLs and keys among them carry credentials. */
+static void free_wiped(char *s)
+{
+    if (s)
+        explicit_bzero(s, strlen(s));
+    free(s);
+}
+
 void spk_config_release(struct spk_config *cfg)
 {
-    free(cfg->host);
-    free(cfg->postgres_url);
-    free(cfg->filesystem_root);
-    free(cfg->s3_endpoint);
-    free(cfg->s3_bucket);
-    free(cfg->s3_region);
-    free(cfg->s3_access_key);
-    if (cfg->s3_secret_key)
-        explicit_bzero(cfg->s3_secret_key, strlen(cfg->s3_secret_key));
-    free(cfg->s3_secret_key);
-    free(cfg->protoc);
-    free(cfg->protoc_include);
-    free(cfg->otel_endpoint);
-    free(cfg->otel_service_name);
-    if (cfg->redis_url)
-        explicit_bzero(cfg->redis_url, strlen(cfg->redis_url));
-    free(cfg->redis_url);
-    free(cfg->redis_sentinels);
-    free(cfg->redis_master_name);
-    if (cfg->redis_password)
-        explicit_bzero(cfg->redis_password, strlen(cfg->redis_password));
-    free(cfg->redis_password);
-    for (size_t i = 0; i < cfg->nreplicas; i++)
-        free(cfg->replica_urls[i]);
-    free(cfg->replica_urls);
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        char *base = (char *)cfg + vars[i].offset;
+        if (vars[i].kind == K_STR || vars[i].kind == K_OPT) {
+            free_wiped(*(char **)base);
+        } else if (vars[i].kind == K_LIST) {
+            char **items = *(char ***)base;
+            for (size_t j = 0; j < cfg->nreplicas; j++)
+                free_wiped(items[j]);
+            free(items);
+        }
+    }
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -30,6 +30,12 @@ struct spk_error;
  * a sweep holds the lock for longer than the query timeout. */
 int spk_store_blob_claim(struct spk_db *db, const char *const *sha256, size_t n,
                          struct spk_error *err);
+/* The same, and in the same transaction sets known[i] = 1 for every sha256[i] that a committed
+ * version references (0 otherwise). Such a blob is in the blob store (a version commits only
+ * after its blobs are written; the collector deletes only unreferenced blobs, and the claim now
+ * protects it), so the push can skip its existence check. */
+int spk_store_blob_claim_known(struct spk_db *db, const char *const *sha256, size_t n,
+                               unsigned char *known, struct spk_error *err);
 
 /* Sets unref[i] = 1 for every sha256[i] that no committed version references and no claim
  * younger than claim_ttl_s protects, 0 otherwise. A snapshot without the lock: a hint for

@@ -39,9 +39,9 @@ struct spk_http_server_options {
     size_t max_body_bytes; /* larger bodies get 413 too_large */
     const struct spk_http_route *routes;
     size_t nroutes;
-    void *app; /* passed to handlers */
+    void *app;                        /* passed to handlers */
     spk_http_complete_fn on_complete; /* may be NULL */
-    int access_log; /* 1: one JSON line per request */
+    int access_log;                   /* 1: one JSON line per request */
 };
 
 /* Starts listening. Free with spk_http_server_destroy. */
@@ -68,16 +68,16 @@ struct spk_http_params {
     char *values[SPK_HTTP_MAX_PARAMS];
 };
 int spk_http_route_match(const struct spk_http_route *routes, size_t nroutes, const char *method,
-                         const char *raw_path, struct spk_http_params *params,
-                         int *method_mismatch, char *allow, size_t allowsz);
+                         const char *raw_path, struct spk_http_params *params, int *method_mismatch,
+                         char *allow, size_t allowsz);
 void spk_http_params_release(struct spk_http_params *p);
 /* Percent-decodes src[0..len) into a new string. -1 on a bad escape or a decoded NUL. */
 int spk_http_pct_decode(const char *src, size_t len, char **out);
 
 /* Request accessors. */
 const char *spk_http_method(const struct spk_http_ctx *ctx);
-const char *spk_http_path(const struct spk_http_ctx *ctx);  /* raw, as received */
-const char *spk_http_route(const struct spk_http_ctx *ctx); /* matched pattern */
+const char *spk_http_path(const struct spk_http_ctx *ctx);                    /* raw, as received */
+const char *spk_http_route(const struct spk_http_ctx *ctx);                   /* matched pattern */
 const char *spk_http_param(const struct spk_http_ctx *ctx, const char *name); /* decoded */
 /* Decoded query parameter, NULL if absent (first occurrence). */
 const char *spk_http_query(const struct spk_http_ctx *ctx, const char *key);
@@ -89,8 +89,12 @@ const char *spk_http_base_url(struct spk_http_ctx *ctx);
 
 /* Adds a response header; call before replying. */
 void spk_http_add_header(struct spk_http_ctx *ctx, const char *name, const char *value);
-/* Adds a field to this request's access-log line (value stolen). */
+/* Adds a field to this request's access-log line (value stolen). key must outlive the request
+ * (a string literal). Setting a key again replaces its value. */
 void spk_http_log_field(struct spk_http_ctx *ctx, const char *key, json_t *value);
+/* The same for a string that outlives the request (a literal or a static table entry): no
+ * allocation, for fields set on every request such as the cache tier. */
+void spk_http_log_static(struct spk_http_ctx *ctx, const char *key, const char *value);
 
 /* Replies. body is copied. */
 void spk_http_reply(struct spk_http_ctx *ctx, int status, const char *content_type,

@@ -16,5 +16,5 @@ void api_reply_cached(struct spk_http_ctx *ctx, struct spk_cache_value *v)
 
 void api_log_cache(struct spk_http_ctx *ctx, enum spk_cache_tier tier)
 {
-    spk_http_log_field(ctx, "cache", json_string(spk_cache_tier_name(tier)));
+    spk_http_log_static(ctx, "cache", spk_cache_tier_name(tier));
 }

@@ -17,11 +17,12 @@ int api_body_object(struct spk_http_ctx *ctx, json_t **out)
     const char *body = spk_http_body(ctx, &len);
     json_error_t jerr;
     /* JSON_ALLOW_NUL so that "\u0000" in a path reaches the path rules and gets their message. */
-    json_t *j = body && len ? json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr)
-                            : NULL;
+    json_t *j =
+        body && len ? json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr) : NULL;
     if (!j) {
         if (!body || !len)
-            spk_http_reply_errorf(ctx, SPK_E_INVALID, "request body is empty; expected a JSON object");
+            spk_http_reply_errorf(ctx, SPK_E_INVALID,
+                                  "request body is empty; expected a JSON object");
         else
             spk_http_reply_errorf(ctx, SPK_E_INVALID, "malformed JSON at line %d column %d: %s",
                                   jerr.line, jerr.column, jerr.text);
@@ -95,7 +96,7 @@ void api_log_pool(struct spk_http_ctx *ctx)
 {
     const char *pool = spk_store_last_pool();
     if (pool)
-        spk_http_log_field(ctx, "pool", json_string(pool));
+        spk_http_log_static(ctx, "pool", pool); /* a static label */
 }
 
 void api_fail(struct spk_http_ctx *ctx, const struct spk_error *err)
@@ -107,9 +108,9 @@ void api_fail(struct spk_http_ctx *ctx, const struct spk_error *err)
 void api_link_next(struct spk_http_ctx *ctx, const char *path, int64_t limit, int64_t next_offset,
                    const char *extra)
 {
-    char *link = spk_asprintf("<%s%s?limit=%lld&offset=%lld%s>; rel=\"next\"",
-                              spk_http_base_url(ctx), path, (long long)limit,
-                              (long long)next_offset, extra);
+    char *link =
+        spk_asprintf("<%s%s?limit=%lld&offset=%lld%s>; rel=\"next\"", spk_http_base_url(ctx), path,
+                     (long long)limit, (long long)next_offset, extra);
     spk_http_add_header(ctx, "Link", link);
     free(link);
 }

@@ -359,6 +359,14 @@ int spk_blob_s3_ensure_bucket(struct spk_blob_store *s, int wait_ms, struct spk_
         int transient = rc != 0 || r.status >= 500 || r.status == 429;
         if (!transient && r.status == 200) {
             spk_s3_response_release(&r);
+            /* This answer is also the readiness probe's for the next SPOKE_S3_HEALTH_CACHE_MS:
+             * the first /health/ready need not ask again (a slow bucket probe, such as a test
+             * server's that lists the bucket, held readiness back by hundreds of ms). */
+            pthread_mutex_lock(&st->mu);
+            st->healthy = 1;
+            st->detail[0] = '\0';
+            st->checked_us = spk_time_mono_us();
+            pthread_mutex_unlock(&st->mu);
             spk_log_json(SPK_LOG_INFO, NULL, "s3 bucket ready",
                          json_pack("{s:s, s:s}", "bucket", bucket, "endpoint", st->endpoint));
             return 0;

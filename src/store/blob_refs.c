@@ -33,6 +33,15 @@ static const char CLAIM_SQL[] =
     " SELECT s, now() FROM (SELECT DISTINCT unnest($1::text[])::char(64) AS s) d ORDER BY s"
     " ON CONFLICT (sha256) DO UPDATE SET claimed_at = excluded.claimed_at";
 
+/* Which of the claimed blobs committed versions already reference: those exist in the blob store
+ * (a version commits only after its blobs are written, and the collector deletes only blobs
+ * nothing references), so a push need not ask the store about them. 1-based positions. */
+static const char REFERENCED_SQL[] =
+    "SELECT c.i FROM unnest($1::text[]) WITH ORDINALITY AS c(s, i)"
+    " WHERE EXISTS (SELECT 1 FROM version_files f WHERE f.sha256 = c.s::char(64))"
+    "    OR EXISTS (SELECT 1 FROM versions v WHERE v.descriptor_sha256 = c.s::char(64))"
+    " ORDER BY c.i";
+
 /* A Postgres text[] literal of hex digests (nothing in them needs quoting). New string. */
 static char *digest_array(const char *const *sha256, size_t n)
 {
@@ -56,7 +65,32 @@ static void rollback(struct spk_pg_conn *c)
 
 struct claim_op {
     const char *array;
+    size_t n;
+    unsigned char *known; /* NULL: not asked */
 };
+
+/* Marks op->known[i] for the referenced blobs; 0 or -1. */
+static int find_referenced(struct spk_pg_conn *c, struct claim_op *op, struct spk_error *err)
+{
+    const char *params[1] = {op->array};
+    /* Point lookups, always best by index. Where few blobs are shared by very many versions the
+     * planner expects each digest to match a large share of rows and picks sequential scans
+     * for the subplans, which then read the whole table for every new blob (measured: 140 ms
+     * instead of 0.2 ms at 100,000 versions). For this transaction only. */
+    if (spk_pg_exec(c, "SET LOCAL enable_seqscan = off", 0, NULL, err) < 0)
+        return -1;
+    PGresult *res = spk_pg_query(c, REFERENCED_SQL, 1, params, err);
+    if (!res)
+        return -1;
+    memset(op->known, 0, op->n);
+    for (int row = 0; row < PQntuples(res); row++) {
+        int64_t i = spk_pg_int64(res, row, 0);
+        if (i >= 1 && (size_t)i <= op->n)
+            op->known[i - 1] = 1;
+    }
+    PQclear(res);
+    return 0;
+}
 
 static int do_claim(struct spk_pg_conn *c, void *ctx, struct spk_error *err)
 {
@@ -66,6 +100,7 @@ static int do_claim(struct spk_pg_conn *c, void *ctx, struct spk_error *err)
         return -1;
     if (spk_pg_exec(c, "SELECT pg_advisory_xact_lock_shared(" GC_LOCK_KEY ")", 0, NULL, err) < 0 ||
         spk_pg_exec(c, CLAIM_SQL, 1, params, err) < 0 ||
+        (op->known && find_referenced(c, op, err) < 0) ||
         spk_pg_exec(c, "COMMIT", 0, NULL, err) < 0) {
         rollback(c);
         return -1;
@@ -76,9 +111,15 @@ static int do_claim(struct spk_pg_conn *c, void *ctx, struct spk_error *err)
 int spk_store_blob_claim(struct spk_db *db, const char *const *sha256, size_t n,
                          struct spk_error *err)
 {
+    return spk_store_blob_claim_known(db, sha256, n, NULL, err);
+}
+
+int spk_store_blob_claim_known(struct spk_db *db, const char *const *sha256, size_t n,
+                               unsigned char *known, struct spk_error *err)
+{
     if (n == 0)
         return 0;
-    struct claim_op op = {digest_array(sha256, n)};
+    struct claim_op op = {digest_array(sha256, n), n, known};
     int rc = spk_db_write(db, do_claim, &op, err);
     free((char *)op.array);
     return rc < 0 ? -1 : 0;

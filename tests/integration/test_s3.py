@@ -204,16 +204,21 @@ def test_second_push_of_the_same_content_makes_no_put():
         poll(lambda h=h: len(s3_requests("PUT", key_of(h))) == 1, 10, what=f"one PUT of {h}")
         os.utime(object_path(h), (OLD, OLD))
     puts_before = len(s3_requests("PUT", "/proto-files/"))
-    heads_before = len(s3_requests("HEAD", "/proto-files/"))
+    heads_before = {h: len(s3_requests("HEAD", key_of(h))) for h in hashes}
 
-    # Same contents, another version: every blob (and the same descriptor set) exists already.
+    # Same contents, another version: every blob (and the same descriptor set) is referenced by
+    # 1.0.0, hence known to exist, so the push asks S3 nothing about them: no PUT, not even a HEAD.
     r = push(name, "1.0.1", files)
     assert r.status == 201, r
-    # The existence checks (files and descriptor set) were made; the log has caught up with them.
-    poll(lambda: len(s3_requests("HEAD", "/proto-files/")) >= heads_before + len(files) + 1, 10,
-         what="the second push's HEADs in the s3 log")
-    assert len(s3_requests("PUT", "/proto-files/")) == puts_before, \
+    # A later push with a new file: once its PUT is in the log, the log has caught up with 1.0.1.
+    marker = proto("dedup.c", f"message C{RUN} {{}}\n")
+    assert push(name, "1.0.2", {"c.proto": marker}).status == 201
+    poll(lambda: len(s3_requests("PUT", key_of(sha(marker.encode())))) == 1, 10,
+         what="the marker push's PUT in the s3 log")
+    # The marker's file and its descriptor set, nothing else.
+    assert len(s3_requests("PUT", "/proto-files/")) == puts_before + 2, \
         s3_requests("PUT", "/proto-files/")[-5:]
+    assert {h: len(s3_requests("HEAD", key_of(h))) for h in hashes} == heads_before
     for h in hashes:
         assert int(os.stat(object_path(h)).st_mtime) == int(OLD), "an existing blob was rewritten"
     got = get_version(name, "1.0.1", S.instance_urls[2])

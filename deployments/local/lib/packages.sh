@@ -19,7 +19,7 @@ SPOKE_SERVER_PACKAGES=(
 # The Python integration/end-to-end tests use the standard library only. The CLI tests make git
 # work trees (source info, CI checkouts) and render the man page (man -l). The deployment
 # manifests check (tests/docs/test_deployments.py) parses YAML with python3-yaml.
-SPOKE_TEST_PACKAGES=(python3 git man-db python3-yaml)
+SPOKE_TEST_PACKAGES=(python3 git man-db python3-yaml clang-format)
 
 # Load generators for bench/, not installed by default.
 SPOKE_BENCH_PACKAGES=(wrk hyperfine)

@@ -120,7 +120,8 @@ struct spk_cli_command {
 
 /* Parses a command's arguments (argv[0] is the command name) against opts and the global options,
  * handles --help, then runs spk_cli_setup. Returns -1 to continue, else the exit status the
- * command must return (0 after --help, 2 after a usage error). */
+ * command must return (0 after --help, 2 after a usage error). A command that takes no positional
+ * arguments passes positional = NULL, and any it is given is a usage error. */
 int spk_cli_command_begin(struct spk_cli *cli, const struct spk_cli_command *cmd,
                           const struct spk_cli_opt *opts, int argc, char **argv,
                           struct spk_cli_strlist *positional);

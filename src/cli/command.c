@@ -127,9 +127,15 @@ int spk_cli_command_begin(struct spk_cli *cli, const struct spk_cli_command *cmd
                           struct spk_cli_strlist *positional)
 {
     struct spk_error err = {0};
+    struct spk_cli_strlist none = {0};
     const struct spk_cli_opt *tables[] = {opts, spk_cli_global_opts(cli)};
     cli->command = cmd->name;
-    if (spk_cli_args_parse(argc - 1, argv + 1, tables, 2, 0, positional, NULL, &err))
+    int bad = spk_cli_args_parse(argc - 1, argv + 1, tables, 2, 0, positional ? positional : &none,
+                                 NULL, &err);
+    if (!bad && !positional && none.n)
+        spk_error_set(&err, SPK_E_INVALID, "unexpected argument \"%.200s\"", none.v[0]);
+    spk_cli_strlist_release(&none);
+    if (bad || err.code)
         return spk_cli_usage_error(cli, "%s", err.msg);
     if (cli->help) {
         spk_cli_command_help(stdout, cmd, opts);

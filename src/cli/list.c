@@ -39,20 +39,15 @@ static void print_table(const json_t *mods)
 int spk_cli_cmd_list(struct spk_cli *cli, const struct spk_cli_command *self, int argc, char **argv)
 {
     const char *prefix = NULL;
-    struct spk_cli_strlist pos = {0};
     json_t *mods = NULL;
     char *path = NULL;
     const struct spk_cli_opt opts[] = {
         {"prefix", 'p', SPK_CLI_OPT_STRING, &prefix, "PREFIX", "only modules whose name starts so"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
-    int rc = spk_cli_command_begin(cli, self, opts, argc, argv, &pos);
+    int rc = spk_cli_command_begin(cli, self, opts, argc, argv, NULL);
     if (rc >= 0)
         goto out;
-    if (pos.n) {
-        rc = spk_cli_usage_error(cli, "unexpected argument \"%s\"", pos.v[0]);
-        goto out;
-    }
     if (prefix) {
         char *ep = spk_cli_escape(prefix);
         path = spk_asprintf("/modules?limit=%d&prefix=%s", PAGE, ep);
@@ -72,6 +67,5 @@ int spk_cli_cmd_list(struct spk_cli *cli, const struct spk_cli_command *self, in
 out:
     json_decref(mods);
     free(path);
-    spk_cli_strlist_release(&pos);
     return rc;
 }

@@ -276,7 +276,6 @@ int spk_cli_cmd_pull(struct spk_cli *cli, const struct spk_cli_command *self, in
 {
     const char *module = NULL, *version = NULL, *dir = ".";
     int recursive = 0;
-    struct spk_cli_strlist pos = {0};
     struct graph g = {0};
     struct planned *files = NULL;
     size_t nfiles = 0, written = 0;
@@ -292,13 +291,9 @@ int spk_cli_cmd_pull(struct spk_cli *cli, const struct spk_cli_command *self, in
         {NULL, 0, 0, NULL, NULL, NULL},
     };
 
-    int rc = spk_cli_command_begin(cli, self, opts, argc, argv, &pos);
+    int rc = spk_cli_command_begin(cli, self, opts, argc, argv, NULL);
     if (rc >= 0)
         goto out;
-    if (pos.n) {
-        rc = spk_cli_usage_error(cli, "unexpected argument \"%s\"", pos.v[0]);
-        goto out;
-    }
     if (!module || !version) {
         rc = spk_cli_usage_error(cli, "--module and --version are required");
         goto out;
@@ -330,6 +325,5 @@ out:
     spk_cli_outdir_close(&out);
     free(files);
     graph_release(&g);
-    spk_cli_strlist_release(&pos);
     return rc;
 }

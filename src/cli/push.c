@@ -136,7 +136,7 @@ static void print_result(const struct spk_cli *cli, json_t *version, const char 
 int spk_cli_cmd_push(struct spk_cli *cli, const struct spk_cli_command *self, int argc, char **argv)
 {
     const char *module = NULL, *version = NULL, *dir = ".", *description = NULL;
-    struct spk_cli_strlist deps = {0}, pos = {0};
+    struct spk_cli_strlist deps = {0};
     struct spk_cli_tree tree = {0};
     struct spk_cli_response r = {0};
     json_t *files = NULL, *body = NULL, *result = NULL;
@@ -153,13 +153,9 @@ int spk_cli_cmd_push(struct spk_cli *cli, const struct spk_cli_command *self, in
         {NULL, 0, 0, NULL, NULL, NULL},
     };
 
-    int rc = spk_cli_command_begin(cli, self, opts, argc, argv, &pos);
+    int rc = spk_cli_command_begin(cli, self, opts, argc, argv, NULL);
     if (rc >= 0)
         goto out;
-    if (pos.n) {
-        rc = spk_cli_usage_error(cli, "unexpected argument \"%s\"", pos.v[0]);
-        goto out;
-    }
     if (!module || !version) {
         rc = spk_cli_usage_error(cli, "--module and --version are required");
         goto out;
@@ -229,6 +225,5 @@ out:
     free(mpath);
     spk_cli_tree_release(&tree);
     spk_cli_strlist_release(&deps);
-    spk_cli_strlist_release(&pos);
     return rc;
 }

@@ -46,7 +46,7 @@ int spk_cli_cmd_validate(struct spk_cli *cli, const struct spk_cli_command *self
                          char **argv)
 {
     const char *dir = ".";
-    struct spk_cli_strlist deps = {0}, pos = {0};
+    struct spk_cli_strlist deps = {0};
     struct spk_cli_tree tree = {0};
     struct spk_cli_response r = {0};
     json_t *files = NULL, *body = NULL, *result = NULL;
@@ -57,13 +57,9 @@ int spk_cli_cmd_validate(struct spk_cli *cli, const struct spk_cli_command *self
          "a dependency the files import from; repeat for more"},
         {NULL, 0, 0, NULL, NULL, NULL},
     };
-    int rc = spk_cli_command_begin(cli, self, opts, argc, argv, &pos);
+    int rc = spk_cli_command_begin(cli, self, opts, argc, argv, NULL);
     if (rc >= 0)
         goto out;
-    if (pos.n) {
-        rc = spk_cli_usage_error(cli, "unexpected argument \"%s\"", pos.v[0]);
-        goto out;
-    }
     rc = spk_cli_collect(cli, dir, &tree, &files);
     if (rc != SPK_EXIT_OK)
         goto out;
@@ -109,6 +105,5 @@ out:
     json_decref(files);
     spk_cli_tree_release(&tree);
     spk_cli_strlist_release(&deps);
-    spk_cli_strlist_release(&pos);
     return rc;
 }

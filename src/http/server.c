@@ -1,6 +1,6 @@
-/* The HTTP server over libmicrohttpd: daemon lifecycle (epoll + thread pool), per-request
- * state, bounded bodies, request ids, replies with the one JSON error shape, 405 with Allow,
- * and the access log. Route matching lives in router.c; resources live in src/api.
+/* The HTTP server over libmicrohttpd: daemon lifecycle (epoll + thread pool), the request flow
+ * (routing, bounded bodies, 405 with Allow, 413), and the access log. What handlers read is in
+ * request.c, what they send in reply.c; route matching lives in router.c; resources in src/api.
  *
  * A request's state (struct spk_http_ctx) is created on the first access-handler call and
  * freed in the completion callback, which libmicrohttpd calls exactly once for every request
@@ -20,186 +20,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http_internal.h"
 #include "spoke/alloc.h"
 #include "spoke/buf.h"
 #include "spoke/http.h"
 #include "spoke/log.h"
 #include "spoke/time.h"
-
-#define REQUEST_ID_MAX       128
-#define CONNECTION_TIMEOUT_S 30u
-#define CONNECTION_LIMIT     1024u
-#define DEFAULT_MAX_BODY     ((size_t)16 << 20)
-#define DRAIN_MIN            ((size_t)1 << 20)
-#define JSON_TYPE            "application/json; charset=utf-8"
-
-struct spk_http_server {
-    struct MHD_Daemon *daemon;
-    char *name;
-    char *listen_authority; /* "host:port" ("[v6]:port") for base URLs without a Host header */
-    int port;
-    size_t max_body;
-    const struct spk_http_route *routes; /* borrowed: must outlive the server */
-    size_t nroutes;
-    void *app;
-    spk_http_complete_fn on_complete;
-    int access_log;
-    atomic_uint inflight;
-    atomic_int quiesced;
-};
-
-struct header {
-    char *name;
-    char *value;
-};
-
-struct query_pair {
-    char *key;
-    char *value;
-};
-
-/* An extra access-log field: a JSON value (owned) or a borrowed static string. */
-struct log_field {
-    const char *key; /* borrowed: string literals at every call site */
-    json_t *json;
-    const char *str;
-};
-#define LOG_FIELDS_INLINE 4
-
-struct spk_http_ctx {
-    struct spk_http_server *srv;
-    struct MHD_Connection *conn;
-    char *method;
-    char *path;
-    char *user_agent;
-    const struct spk_http_route *route; /* NULL when unmatched */
-    struct spk_http_params params;
-    char request_id[REQUEST_ID_MAX + 1];
-    int64_t start_us;
-
-    struct spk_buf body;
-    size_t received; /* body bytes seen, kept or not */
-    int too_large;   /* over max_body: the rest is read and dropped, then 413 */
-
-    struct query_pair *query; /* decoded on first use */
-    size_t nquery;
-    int query_parsed;
-    int query_invalid; /* some key or value had a bad %-escape or an encoded NUL */
-    char *base_url;
-    struct log_field log_inline[LOG_FIELDS_INLINE]; /* in the order they were first set */
-    struct log_field *log_fields;                   /* log_inline until it overflows */
-    size_t nlog, log_cap;
-
-    struct header *headers; /* added before the reply exists */
-    size_t nheaders;
-    struct MHD_Response *response; /* the reply until it is queued */
-    int status;
-    size_t bytes;
-    int queued;
-};
-
-/* ---- small helpers ---------------------------------------------------------------------- */
-
-/* A JSON string for text that may not be UTF-8 (client headers, truncated messages): jansson
- * refuses invalid UTF-8, so such text is logged with its non-ASCII bytes replaced. */
-static json_t *json_text(const char *s)
-{
-    json_t *j = json_string(s);
-    if (j)
-        return j;
-    char *copy = spk_strdup(s);
-    for (char *p = copy; *p; p++)
-        if ((unsigned char)*p >= 0x80)
-            *p = '?';
-    j = json_string(copy);
-    free(copy);
-    return j;
-}
-
-static int request_id_sane(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > REQUEST_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-static void random_bytes(unsigned char *out, size_t n)
-{
-    static atomic_uint_fast64_t counter;
-    size_t got = 0;
-
-    while (got < n) {
-        ssize_t r = getrandom(out + got, n - got, 0);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    if (got < n) {
-        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            while (got < n) {
-                ssize_t r = read(fd, out + got, n - got);
-                if (r <= 0)
-                    break;
-                got += (size_t)r;
-            }
-            close(fd);
-        }
-    }
-    /* Last resort: ids must stay unique, not secret, so a counter mixed with the clock will do. */
-    for (uint64_t x = (uint64_t)spk_time_now_us() ^ (atomic_fetch_add(&counter, 1) << 32); got < n;
-         got++) {
-        x += 0x9e3779b97f4a7c15u;
-        uint64_t z = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-        out[got] = (unsigned char)(z ^ (z >> 27));
-    }
-}
-
-/* Request ids must be unique, not secret: each thread draws them from splitmix64 over a
- * counter seeded once from the kernel, instead of a getrandom call per request. The first half
- * never repeats within a thread (splitmix64 is a bijection of the counter); across threads the
- * 128 random seed bits make a collision as unlikely as with per-request random ids. */
-static void request_id_bits(unsigned char raw[16])
-{
-    static _Thread_local uint64_t state, key;
-    static _Thread_local int seeded;
-    if (!seeded) {
-        unsigned char seed[16];
-        random_bytes(seed, sizeof(seed));
-        memcpy(&state, seed, 8);
-        memcpy(&key, seed + 8, 8);
-        seeded = 1;
-    }
-    for (int half = 0; half < 2; half++) {
-        uint64_t z = (state += 0x9e3779b97f4a7c15u);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-        z ^= z >> 31;
-        if (half)
-            z ^= key;
-        memcpy(raw + 8 * half, &z, 8);
-    }
-}
-
-static void request_id_generate(char out[33])
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[16];
-
-    request_id_bits(raw);
-    for (size_t i = 0; i < sizeof(raw); i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 15];
-    }
-    out[32] = '\0';
-}
+#include "spoke/banned.h"
 
 static const char *termination_name(enum MHD_RequestTerminationCode toe)
 {
@@ -218,383 +45,6 @@ static const char *termination_name(enum MHD_RequestTerminationCode toe)
         return "client_abort";
     }
     return "unknown";
-}
-
-/* ---- request state ---------------------------------------------------------------------- */
-
-static struct spk_http_ctx *request_create(struct spk_http_server *srv, struct MHD_Connection *conn,
-                                           const char *url, const char *method)
-{
-    struct spk_http_ctx *ctx = spk_calloc(1, sizeof(*ctx));
-    const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
-    const char *ua = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "User-Agent");
-
-    ctx->srv = srv;
-    ctx->conn = conn;
-    ctx->start_us = spk_time_mono_us();
-    ctx->method = spk_strdup(method);
-    ctx->path = spk_strdup(url);
-    ctx->user_agent = ua ? spk_strdup(ua) : NULL;
-    if (request_id_sane(rid))
-        memcpy(ctx->request_id, rid, strlen(rid) + 1);
-    else
-        request_id_generate(ctx->request_id);
-    atomic_fetch_add(&srv->inflight, 1);
-    return ctx;
-}
-
-static void request_destroy(struct spk_http_ctx *ctx)
-{
-    if (!ctx)
-        return;
-    if (ctx->response)
-        MHD_destroy_response(ctx->response);
-    for (size_t i = 0; i < ctx->nheaders; i++) {
-        free(ctx->headers[i].name);
-        free(ctx->headers[i].value);
-    }
-    free(ctx->headers);
-    for (size_t i = 0; i < ctx->nquery; i++) {
-        free(ctx->query[i].key);
-        free(ctx->query[i].value);
-    }
-    free(ctx->query);
-    for (size_t i = 0; i < ctx->nlog; i++)
-        json_decref(ctx->log_fields[i].json);
-    if (ctx->log_fields != ctx->log_inline)
-        free(ctx->log_fields);
-    spk_http_params_release(&ctx->params);
-    spk_buf_release(&ctx->body);
-    free(ctx->base_url);
-    free(ctx->user_agent);
-    free(ctx->path);
-    free(ctx->method);
-    free(ctx);
-}
-
-/* ---- accessors -------------------------------------------------------------------------- */
-
-const char *spk_http_method(const struct spk_http_ctx *ctx)
-{
-    return ctx->method;
-}
-
-const char *spk_http_path(const struct spk_http_ctx *ctx)
-{
-    return ctx->path;
-}
-
-const char *spk_http_route(const struct spk_http_ctx *ctx)
-{
-    return ctx->route ? ctx->route->pattern : "unmatched";
-}
-
-const char *spk_http_param(const struct spk_http_ctx *ctx, const char *name)
-{
-    size_t len = strlen(name);
-    for (size_t i = 0; i < ctx->params.n; i++)
-        if (ctx->params.name_lens[i] == len && memcmp(ctx->params.names[i], name, len) == 0)
-            return ctx->params.values[i];
-    return NULL;
-}
-
-/* Query keys and values arrive still encoded (the unescape callback is a no-op), except that
- * libmicrohttpd has already turned '+' into ' '; doing it again here is harmless and keeps the
- * form-encoding rule visible. A pair that does not decode makes the request a 400. */
-static char *query_decode(const char *raw)
-{
-    char *plus = spk_strdup(raw ? raw : ""), *out = NULL;
-    for (char *p = plus; *p; p++)
-        if (*p == '+')
-            *p = ' ';
-    if (spk_http_pct_decode(plus, strlen(plus), &out) != 0)
-        out = NULL;
-    free(plus);
-    return out;
-}
-
-static enum MHD_Result on_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                    const char *value)
-{
-    struct spk_http_ctx *ctx = cls;
-    char *k = query_decode(key), *v = query_decode(value);
-    (void)kind;
-
-    if (k && v) {
-        ctx->query = spk_realloc(ctx->query, (ctx->nquery + 1) * sizeof(*ctx->query));
-        ctx->query[ctx->nquery++] = (struct query_pair){k, v};
-    } else {
-        ctx->query_invalid = 1;
-        free(k);
-        free(v);
-    }
-    return MHD_YES;
-}
-
-const char *spk_http_query(const struct spk_http_ctx *cctx, const char *key)
-{
-    /* Decoding is lazy and cached; the request is only ever touched by one thread. */
-    struct spk_http_ctx *ctx = (struct spk_http_ctx *)cctx;
-
-    if (!ctx->query_parsed) {
-        ctx->query_parsed = 1;
-        MHD_get_connection_values(ctx->conn, MHD_GET_ARGUMENT_KIND, on_query_arg, ctx);
-    }
-    for (size_t i = 0; i < ctx->nquery; i++)
-        if (strcmp(ctx->query[i].key, key) == 0)
-            return ctx->query[i].value;
-    return NULL;
-}
-
-const char *spk_http_header(const struct spk_http_ctx *ctx, const char *name)
-{
-    return MHD_lookup_connection_value(ctx->conn, MHD_HEADER_KIND, name);
-}
-
-const char *spk_http_body(const struct spk_http_ctx *ctx, size_t *len)
-{
-    if (len)
-        *len = ctx->body.len;
-    return ctx->body.data ? ctx->body.data : "";
-}
-
-const char *spk_http_request_id(const struct spk_http_ctx *ctx)
-{
-    return ctx->request_id;
-}
-
-static int host_sane(const char *h)
-{
-    size_t n = h ? strlen(h) : 0;
-    if (n == 0 || n > 255)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)h[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']'))
-            return 0;
-    }
-    return 1;
-}
-
-const char *spk_http_base_url(struct spk_http_ctx *ctx)
-{
-    if (!ctx->base_url) {
-        const char *proto = spk_http_header(ctx, "X-Forwarded-Proto");
-        const char *host = spk_http_header(ctx, "Host");
-        /* A proxy chain may send "https, http": the first hop is what the client used. */
-        int https = proto && strncasecmp(proto, "https", 5) == 0 &&
-                    (proto[5] == '\0' || proto[5] == ',' || proto[5] == ' ');
-        if (!host_sane(host))
-            host = ctx->srv->listen_authority;
-        ctx->base_url = spk_asprintf("%s://%s", https ? "https" : "http", host);
-    }
-    return ctx->base_url;
-}
-
-/* The slot for key: the existing one (a field set twice keeps its place, as in a JSON object)
- * or a new one at the end. */
-static struct log_field *log_slot(struct spk_http_ctx *ctx, const char *key)
-{
-    for (size_t i = 0; i < ctx->nlog; i++)
-        if (strcmp(ctx->log_fields[i].key, key) == 0) {
-            json_decref(ctx->log_fields[i].json);
-            return &ctx->log_fields[i];
-        }
-    if (!ctx->log_fields) {
-        ctx->log_fields = ctx->log_inline;
-        ctx->log_cap = LOG_FIELDS_INLINE;
-    }
-    if (ctx->nlog == ctx->log_cap) {
-        struct log_field *grown = spk_malloc(2 * ctx->log_cap * sizeof(*grown));
-        memcpy(grown, ctx->log_fields, ctx->nlog * sizeof(*grown));
-        if (ctx->log_fields != ctx->log_inline)
-            free(ctx->log_fields);
-        ctx->log_fields = grown;
-        ctx->log_cap *= 2;
-    }
-    return &ctx->log_fields[ctx->nlog++];
-}
-
-void spk_http_log_field(struct spk_http_ctx *ctx, const char *key, json_t *value)
-{
-    if (!value)
-        return;
-    *log_slot(ctx, key) = (struct log_field){key, value, NULL};
-}
-
-void spk_http_log_static(struct spk_http_ctx *ctx, const char *key, const char *value)
-{
-    if (value)
-        *log_slot(ctx, key) = (struct log_field){key, NULL, value};
-}
-
-/* ---- replies ---------------------------------------------------------------------------- */
-
-static void add_response_header(struct spk_http_ctx *ctx, struct MHD_Response *r, const char *name,
-                                const char *value)
-{
-    if (MHD_add_response_header(r, name, value) != MHD_YES)
-        spk_logf(SPK_LOG_WARN, ctx->request_id, "response header %s rejected", name);
-}
-
-void spk_http_add_header(struct spk_http_ctx *ctx, const char *name, const char *value)
-{
-    if (ctx->queued) {
-        spk_logf(SPK_LOG_WARN, ctx->request_id, "header %s added after the reply was sent", name);
-        return;
-    }
-    if (ctx->response) {
-        add_response_header(ctx, ctx->response, name, value);
-        return;
-    }
-    ctx->headers = spk_realloc(ctx->headers, (ctx->nheaders + 1) * sizeof(*ctx->headers));
-    ctx->headers[ctx->nheaders++] = (struct header){spk_strdup(name), spk_strdup(value)};
-}
-
-static int already_replied(struct spk_http_ctx *ctx)
-{
-    if (!ctx->response && !ctx->queued)
-        return 0;
-    spk_logf(SPK_LOG_ERROR, ctx->request_id, "second reply to %s %s ignored", ctx->method,
-             spk_http_route(ctx));
-    return 1;
-}
-
-/* Makes r this request's reply; it is queued when the handler returns. */
-static void set_reply(struct spk_http_ctx *ctx, int status, const char *content_type,
-                      struct MHD_Response *r, size_t len)
-{
-    if (!r) {
-        spk_logf(SPK_LOG_ERROR, ctx->request_id, "cannot create a response");
-        return;
-    }
-    add_response_header(ctx, r, "X-Request-Id", ctx->request_id);
-    if (content_type)
-        add_response_header(ctx, r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    for (size_t i = 0; i < ctx->nheaders; i++)
-        add_response_header(ctx, r, ctx->headers[i].name, ctx->headers[i].value);
-    ctx->response = r;
-    ctx->status = status;
-    /* HEAD replies carry the headers of the GET reply but no body goes out. */
-    ctx->bytes = strcmp(ctx->method, "HEAD") == 0 ? 0 : len;
-}
-
-void spk_http_reply(struct spk_http_ctx *ctx, int status, const char *content_type,
-                    const void *body, size_t len)
-{
-    if (already_replied(ctx))
-        return;
-    struct MHD_Response *r =
-        len ? MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY)
-            : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    set_reply(ctx, status, content_type, r, len);
-}
-
-void spk_http_reply_owned(struct spk_http_ctx *ctx, int status, const char *content_type,
-                          char *body, size_t len)
-{
-    if (already_replied(ctx)) {
-        free(body);
-        return;
-    }
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!r)
-        free(body);
-    set_reply(ctx, status, content_type, r, len);
-}
-
-void spk_http_reply_borrowed(struct spk_http_ctx *ctx, int status, const char *content_type,
-                             const void *body, size_t len, void (*release)(void *arg), void *arg)
-{
-    if (already_replied(ctx)) {
-        release(arg);
-        return;
-    }
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)body, release, arg);
-    if (!r)
-        release(arg);
-    set_reply(ctx, status, content_type, r, len);
-}
-
-void spk_http_reply_json(struct spk_http_ctx *ctx, int status, json_t *json)
-{
-    char *text = json ? json_dumps(json, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
-
-    json_decref(json);
-    if (!text) {
-        spk_logf(SPK_LOG_ERROR, ctx->request_id, "reply JSON could not be encoded");
-        spk_http_reply_errorf(ctx, SPK_E_INTERNAL, "reply JSON could not be encoded");
-        return;
-    }
-    spk_http_reply_owned(ctx, status, JSON_TYPE, text, strlen(text));
-}
-
-json_t *spk_http_error_body(const struct spk_error *err, const char *request_id)
-{
-    /* Internal errors are bugs: their text may hold backend detail, so it never leaves. */
-    const char *msg = err->code == SPK_E_INTERNAL ? "internal error" : err->msg;
-    json_t *body = json_object();
-
-    json_object_set_new(body, "error", json_text(msg[0] ? msg : spk_errcode_name(err->code)));
-    json_object_set_new(body, "code", json_string(spk_errcode_name(err->code)));
-    json_object_set_new(body, "request_id", request_id ? json_text(request_id) : json_null());
-    return body;
-}
-
-void spk_http_reply_error(struct spk_http_ctx *ctx, const struct spk_error *err, json_t *extra)
-{
-    struct spk_error e = *err;
-    int status = spk_errcode_http_status(e.code);
-
-    if (status < 400) { /* "replying an error" with SPK_OK is itself a bug */
-        e.code = SPK_E_INTERNAL;
-        status = spk_errcode_http_status(e.code);
-    }
-    if (e.code == SPK_E_INTERNAL) {
-        json_t *f = json_object();
-        json_object_set_new(f, "error", json_text(e.msg));
-        json_object_set_new(f, "method", json_text(ctx->method));
-        json_object_set_new(f, "route", json_string(spk_http_route(ctx)));
-        spk_log_json(SPK_LOG_ERROR, ctx->request_id, "internal error", f);
-    }
-    json_t *body = spk_http_error_body(&e, ctx->request_id);
-    if (extra) {
-        json_object_update_missing(body, extra);
-        json_decref(extra);
-    }
-    if (e.code == SPK_E_UNAVAILABLE)
-        spk_http_add_header(ctx, "Retry-After", "1");
-    spk_http_reply_json(ctx, status, body);
-}
-
-void spk_http_reply_errorf(struct spk_http_ctx *ctx, enum spk_errcode code, const char *fmt, ...)
-{
-    struct spk_error e = {.code = code};
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
-    va_end(ap);
-    spk_http_reply_error(ctx, &e, NULL);
-}
-
-/* Queues the reply, substituting 500 if the handler gave none. */
-static enum MHD_Result queue_reply(struct spk_http_ctx *ctx)
-{
-    enum MHD_Result ret;
-
-    if (!ctx->response)
-        spk_http_reply_errorf(ctx, SPK_E_INTERNAL, "%s %s returned without replying", ctx->method,
-                              spk_http_route(ctx));
-    if (!ctx->response)
-        return MHD_NO; /* could not even build the 500: drop the connection */
-    ret = MHD_queue_response(ctx->conn, (unsigned)ctx->status, ctx->response);
-    MHD_destroy_response(ctx->response); /* the connection holds its own reference */
-    ctx->response = NULL;
-    ctx->queued = ret == MHD_YES;
-    return ret;
 }
 
 /* ---- request flow ----------------------------------------------------------------------- */
@@ -705,11 +155,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     (void)version;
 
     if (!ctx) { /* headers are in; the body (if any) follows in later calls */
-        ctx = request_create(srv, conn, url, method);
+        ctx = http_request_create(srv, conn, url, method);
         *con_cls = ctx;
         if (request_route(ctx) != 0 || request_check_query(ctx) != 0 ||
             request_check_length(ctx) != 0)
-            return queue_reply(ctx);
+            return http_reply_queue(ctx);
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -727,7 +177,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         ctx->route->handler(ctx, srv->app);
         spk_log_request_id_set(NULL);
     }
-    return queue_reply(ctx);
+    return http_reply_queue(ctx);
 }
 
 /* The fixed fields of an access-log line; an extra field of the same name is not logged. */
@@ -790,7 +240,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         log_access(ctx, status, seconds, toe);
     if (srv->on_complete)
         srv->on_complete(srv->app, ctx->method, spk_http_route(ctx), status, ctx->bytes, seconds);
-    request_destroy(ctx);
+    http_request_destroy(ctx);
     atomic_fetch_sub(&srv->inflight, 1);
 }
 
@@ -816,8 +266,8 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
     json_t *f = json_object();
-    json_object_set_new(f, "server", json_text(srv->name));
-    json_object_set_new(f, "detail", json_text(line));
+    json_object_set_new(f, "server", http_json_text(srv->name));
+    json_object_set_new(f, "detail", http_json_text(line));
     spk_log_json(SPK_LOG_WARN, NULL, "libmicrohttpd", f);
 }
 

@@ -84,7 +84,16 @@ void spk_cache_doc_put(struct spk_cache *c, enum spk_cache_doc kind, const char 
                        const char *page, const char *body, size_t len, const char *tag,
                        const struct spk_cache_ticket *t);
 
-/* After a write to module name committed; before replying. */
+/* GET /modules pages (page = "<limit>:<offset>:<prefix>", tag "1" when a next page exists):
+ * in-process copies only, retired by every module invalidation here or on another instance,
+ * and by SPOKE_CACHE_LOCAL_TTL_MS. Nothing is cached without the invalidation subscription. */
+enum spk_cache_tier spk_cache_list_get(struct spk_cache *c, const char *page,
+                                       struct spk_cache_value *out, struct spk_cache_ticket *t);
+void spk_cache_list_put(struct spk_cache *c, const char *page, const char *body, size_t len,
+                        const char *tag, const struct spk_cache_ticket *t);
+
+/* After a write to module name committed (creation included: it changes the lists); before
+ * replying. */
 void spk_cache_invalidate_module(struct spk_cache *c, const char *name);
 
 struct spk_cache_status {

@@ -4,6 +4,7 @@
 
 #include "api_internal.h"
 #include "spoke/alloc.h"
+#include "spoke/cache.h"
 #include "spoke/error.h"
 #include "spoke/validate.h"
 #include "spoke/banned.h"
@@ -45,6 +46,7 @@ void api_modules_create(struct spk_http_ctx *ctx, void *appv)
         goto out;
     }
     api_log_pool(ctx);
+    spk_cache_invalidate_module(app->cache, name); /* the module lists now include it */
     char *location = spk_asprintf("/modules/%s", m.name);
     spk_http_add_header(ctx, "Location", location);
     free(location);
@@ -59,9 +61,13 @@ void api_modules_list(struct spk_http_ctx *ctx, void *appv)
     struct spk_app *app = appv;
     struct spk_error err = {0};
     struct spk_module *mods = NULL;
+    struct spk_cache_value cv;
+    struct spk_cache_ticket t;
     size_t n = 0;
     int64_t limit, offset;
     const char *prefix = spk_http_query(ctx, "prefix");
+    char page[SPK_MODULE_NAME_MAX + 48];
+    int more;
 
     if (api_query_int(ctx, "limit", LIST_DEFAULT, 1, LIST_MAX, &limit) ||
         api_query_int(ctx, "offset", 0, 0, INT64_MAX / 2, &offset))
@@ -71,15 +77,21 @@ void api_modules_list(struct spk_http_ctx *ctx, void *appv)
                               SPK_MODULE_NAME_MAX);
         return;
     }
-    if (spk_store_module_list(app->db, prefix, limit + 1, offset, &mods, &n, &err)) {
-        api_fail(ctx, &err);
-        return;
+    snprintf(page, sizeof(page), "%lld:%lld:%s", (long long)limit, (long long)offset,
+             prefix ? prefix : "");
+    enum spk_cache_tier tier = spk_cache_list_get(app->cache, page, &cv, &t);
+    api_log_cache(ctx, tier);
+    if (tier != SPK_CACHE_MISS) {
+        more = strcmp(cv.tag, "1") == 0;
+    } else {
+        if (spk_store_module_list(app->db, prefix, limit + 1, offset, &mods, &n, &err)) {
+            api_fail(ctx, &err);
+            return;
+        }
+        api_log_pool(ctx);
+        more = n > (size_t)limit;
     }
-    api_log_pool(ctx);
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n && i < (size_t)limit; i++)
-        json_array_append_new(arr, api_module_json(&mods[i]));
-    if (n > (size_t)limit) {
+    if (more) {
         char *extra = NULL;
         if (prefix && *prefix) {
             char *esc = api_query_escape(prefix);
@@ -89,8 +101,23 @@ void api_modules_list(struct spk_http_ctx *ctx, void *appv)
         api_link_next(ctx, "/modules", limit, offset + limit, extra ? extra : "");
         free(extra);
     }
+    if (tier != SPK_CACHE_MISS) {
+        api_reply_cached(ctx, &cv);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n && i < (size_t)limit; i++)
+        json_array_append_new(arr, api_module_json(&mods[i]));
     spk_modules_free(mods, n);
-    spk_http_reply_json(ctx, 200, arr);
+    char *text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    if (!text) {
+        spk_http_reply_errorf(ctx, SPK_E_INTERNAL, "module list could not be encoded");
+        return;
+    }
+    size_t len = strlen(text);
+    spk_cache_list_put(app->cache, page, text, len, more ? "1" : "", &t);
+    spk_http_reply_owned(ctx, 200, "application/json; charset=utf-8", text, len);
 }
 
 int api_module_doc_load(struct spk_http_ctx *ctx, struct spk_app *app, const char *name,

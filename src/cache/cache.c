@@ -57,6 +57,7 @@ struct spk_cache {
     int local_ttl_ms;
     struct spk_redis_script page_get, module_fill, page_fill, invalidate;
     atomic_uint gens[GEN_SLOTS];
+    atomic_uint list_gen; /* moves with every module invalidation: retires all list pages */
 
     pthread_mutex_t pending_lock;
     char *pending[PENDING_MAX];
@@ -399,9 +400,47 @@ void spk_cache_invalidate_module(struct spk_cache *c, const char *name)
     /* Before: this instance stops serving its copies at once. After: a copy that a concurrent
      * request here read from Redis before the delete, and is putting into L1, is unreachable. */
     atomic_fetch_add(gen_slot(c, name), 1);
+    atomic_fetch_add(&c->list_gen, 1);
     if (c->redis && redis_invalidate(c, name))
         pending_add(c, name);
     atomic_fetch_add(gen_slot(c, name), 1);
+    atomic_fetch_add(&c->list_gen, 1);
+}
+
+/* List pages change with any module, so they live only in L1 (a Redis copy would need a global
+ * generation every write contends on), for SPOKE_CACHE_LOCAL_TTL_MS and only while the
+ * invalidation subscription is up, keyed by the list generation read at lookup. */
+enum spk_cache_tier spk_cache_list_get(struct spk_cache *c, const char *page,
+                                       struct spk_cache_value *out, struct spk_cache_ticket *t)
+{
+    char key[KEY_MAX];
+    memset(out, 0, sizeof(*out));
+    memset(t, 0, sizeof(*t));
+    uint64_t epoch = c->redis && c->local_ttl_ms > 0 ? spk_redis_subscription_epoch(c->redis) : 0;
+    if (!epoch)
+        return SPK_CACHE_MISS;
+    t->sub_epoch = epoch;
+    t->local_gen = atomic_load(&c->list_gen);
+    snprintf(key, sizeof(key), "list|%llu|%u|%s", (unsigned long long)epoch, t->local_gen, page);
+    const struct spk_l1_entry *e = spk_l1_get(c->l1, key);
+    if (!e) {
+        spk_metrics_cache_miss("l1");
+        return SPK_CACHE_MISS;
+    }
+    spk_metrics_cache_hit("l1");
+    value_from_entry(out, e);
+    return SPK_CACHE_L1;
+}
+
+void spk_cache_list_put(struct spk_cache *c, const char *page, const char *body, size_t len,
+                        const char *tag, const struct spk_cache_ticket *t)
+{
+    char key[KEY_MAX];
+    if (!t->sub_epoch)
+        return;
+    snprintf(key, sizeof(key), "list|%llu|%u|%s", (unsigned long long)t->sub_epoch, t->local_gen,
+             page);
+    spk_l1_put_ttl(c->l1, key, body, len, tag, c->local_ttl_ms);
 }
 
 /* on_message: another instance (or this one) changed a module. */
@@ -416,6 +455,7 @@ static void on_invalidation(void *arg, const char *payload, size_t len)
     memcpy(name, payload + plen, len - plen);
     name[len - plen] = '\0';
     atomic_fetch_add(gen_slot(c, name), 1);
+    atomic_fetch_add(&c->list_gen, 1);
 }
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
@@ -432,6 +472,7 @@ struct spk_cache *spk_cache_create(const struct spk_config *cfg, struct spk_l1 *
     c->local_ttl_ms = cfg->cache_local_ttl_ms;
     for (size_t i = 0; i < GEN_SLOTS; i++)
         atomic_init(&c->gens[i], 0);
+    atomic_init(&c->list_gen, 0);
     pthread_mutex_init(&c->pending_lock, NULL);
     spk_redis_script_init(&c->page_get, PAGE_GET_LUA);
     spk_redis_script_init(&c->module_fill, MODULE_FILL_LUA);

@@ -309,6 +309,44 @@ def test_push_and_patch_invalidate_every_instance_within_a_second():
     assert int(redis_cli(master, "GET", "gen:cache.inval")) >= 2
 
 
+def test_module_lists_follow_creates_pushes_and_patches_everywhere():
+    """GET /modules pages are kept in process (60 s here), so only invalidation can make a
+    create, a push or a PATCH through instance 1 show on instances 2 and 3 within a second."""
+    s = stack()
+    i1, i2, i3 = s.instance_urls
+    create_module(i1, "lists.a")
+    page = "/modules?prefix=lists.&limit=10"
+
+    def names(url):
+        return [m["name"] for m in get(url, page).json()]
+
+    for comp, url in (("instance-2", i2), ("instance-3", i3)):
+        tiers = []
+
+        def served_from_l1():
+            rid = f"list-warm-{comp}-{len(tiers)}"
+            get(url, page, rid)
+            tiers.append(cache_tier(s, comp, rid))
+            return tiers[-1] == "l1"
+        poll(served_from_l1, 10, interval=0.05, what=f"{comp} list from l1 (tiers {tiers})")
+
+    def visible_everywhere(what, ok):
+        t0 = time.monotonic()
+        for url in (i2, i3):
+            poll(lambda: ok(get(url, page).json()), max(0.0, t0 + 1.0 - time.monotonic()),
+                 interval=0.02, what=f"{url}: {what} within 1 s")
+
+    create_module(i1, "lists.b")
+    visible_everywhere("the new module listed", lambda j: [m["name"] for m in j] ==
+                       ["lists.a", "lists.b"])
+    push(i1, "lists.b", "1.0.0")
+    visible_everywhere("the push counted", lambda j: j[1]["version_count"] == 1 and
+                       j[1]["latest_version"] == "1.0.0")
+    assert request(i1, "PATCH", "/modules/lists.a", {"description": "listed"}).status == 200
+    visible_everywhere("the PATCH listed", lambda j: j[0]["description"] == "listed")
+    assert names(i1) == ["lists.a", "lists.b"]
+
+
 def test_failover_under_load_loses_no_request():
     s = stack()
     wait_sentinels_ready(s)

@@ -202,6 +202,21 @@ static enum spk_cache_tier slowest(enum spk_cache_tier a, enum spk_cache_tier b)
     return rank[a] <= rank[b] ? a : b;
 }
 
+/* Sends a version just read from the store (304 when the client's copy is current), rendered
+ * with its contents, and keeps the rendering in the caches. */
+static void reply_loaded(struct spk_http_ctx *ctx, struct spk_app *app, const char *name,
+                         const struct spk_version *v, int is_latest)
+{
+    size_t len = 0;
+    if (api_conditional(ctx, v->digest, is_latest))
+        return;
+    char *text = render_with_contents(ctx, app, v, &len);
+    if (!text)
+        return;
+    spk_cache_version_put(app->cache, name, v->version, text, len, v->digest);
+    spk_http_reply_owned(ctx, 200, "application/json; charset=utf-8", text, len);
+}
+
 /* Replies with concrete version `canonical` of name: L1 → Redis → Postgres + blobs, filling
  * back. A version never changes once pushed, so a cached copy is valid forever. */
 static void serve_version(struct spk_http_ctx *ctx, struct spk_app *app, const char *name,
@@ -210,7 +225,6 @@ static void serve_version(struct spk_http_ctx *ctx, struct spk_app *app, const c
     struct spk_error err = {0};
     struct spk_version v = {0};
     struct spk_cache_value cv;
-    size_t len = 0;
 
     enum spk_cache_tier tier = spk_cache_version_get(app->cache, name, canonical, &cv);
     if (tier != SPK_CACHE_MISS) {
@@ -227,13 +241,7 @@ static void serve_version(struct spk_http_ctx *ctx, struct spk_app *app, const c
         goto out;
     }
     api_log_pool(ctx);
-    if (api_conditional(ctx, v.digest, is_latest))
-        goto out;
-    char *text = render_with_contents(ctx, app, &v, &len);
-    if (!text)
-        goto out;
-    spk_cache_version_put(app->cache, name, v.version, text, len, v.digest);
-    spk_http_reply_owned(ctx, 200, "application/json; charset=utf-8", text, len);
+    reply_loaded(ctx, app, name, &v, is_latest);
 out:
     spk_version_release(&v);
 }
@@ -267,20 +275,11 @@ static int resolve_latest(struct spk_http_ctx *ctx, struct spk_app *app, const c
 static void serve_latest_uncached(struct spk_http_ctx *ctx, struct spk_app *app, const char *name)
 {
     struct spk_version v = {0};
-    size_t len = 0;
     int is_latest;
 
     api_log_cache(ctx, SPK_CACHE_MISS);
-    if (api_version_load(ctx, app, name, &v, &is_latest))
-        goto out;
-    if (api_conditional(ctx, v.digest, 1))
-        goto out;
-    char *text = render_with_contents(ctx, app, &v, &len);
-    if (!text)
-        goto out;
-    spk_cache_version_put(app->cache, name, v.version, text, len, v.digest);
-    spk_http_reply_owned(ctx, 200, "application/json; charset=utf-8", text, len);
-out:
+    if (api_version_load(ctx, app, name, &v, &is_latest) == 0)
+        reply_loaded(ctx, app, name, &v, 1);
     spk_version_release(&v);
 }
 

@@ -2,28 +2,14 @@
 #include <string.h>
 
 #include "spoke/error.h"
+#include "expected_errors.h"
 #include "unit.h"
 
 static void test_table(void)
 {
-    static const struct {
-        enum spk_errcode code;
-        int status;
-        const char *name;
-    } rows[] = {
-        {SPK_E_INVALID, 400, "invalid_argument"},
-        {SPK_E_NOT_FOUND, 404, "not_found"},
-        {SPK_E_METHOD, 405, "method_not_allowed"},
-        {SPK_E_EXISTS, 409, "already_exists"},
-        {SPK_E_CONFLICT, 409, "conflict"},
-        {SPK_E_TOO_LARGE, 413, "too_large"},
-        {SPK_E_INVALID_SCHEMA, 422, "invalid_schema"},
-        {SPK_E_UNAVAILABLE, 503, "unavailable"},
-        {SPK_E_INTERNAL, 500, "internal"},
-    };
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        CHECK_INT_EQ(spk_errcode_http_status(rows[i].code), rows[i].status);
-        CHECK_STR_EQ(spk_errcode_name(rows[i].code), rows[i].name);
+    for (size_t i = 0; i < EXPECTED_ERRORS_COUNT; i++) {
+        CHECK_INT_EQ(spk_errcode_http_status(expected_errors[i].code), expected_errors[i].status);
+        CHECK_STR_EQ(spk_errcode_name(expected_errors[i].code), expected_errors[i].name);
     }
     CHECK_INT_EQ(spk_errcode_http_status((enum spk_errcode)999), 500);
     CHECK_STR_EQ(spk_errcode_name((enum spk_errcode)999), "internal");

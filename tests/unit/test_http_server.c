@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "spoke/http.h"
+#include "expected_errors.h"
 #include "unit.h"
 
 #define MAX_BODY 1024
@@ -761,28 +762,10 @@ static void test_handler_without_reply_is_500(void)
     spk_http_server_destroy(s);
 }
 
-struct expected_error {
-    enum spk_errcode code;
-    int status;
-    const char *name;
-};
-
-static const struct expected_error error_table[] = {
-    {SPK_E_INVALID, 400, "invalid_argument"},
-    {SPK_E_NOT_FOUND, 404, "not_found"},
-    {SPK_E_METHOD, 405, "method_not_allowed"},
-    {SPK_E_EXISTS, 409, "already_exists"},
-    {SPK_E_CONFLICT, 409, "conflict"},
-    {SPK_E_TOO_LARGE, 413, "too_large"},
-    {SPK_E_INVALID_SCHEMA, 422, "invalid_schema"},
-    {SPK_E_UNAVAILABLE, 503, "unavailable"},
-    {SPK_E_INTERNAL, 500, "internal"},
-};
-
 static void test_error_body_shape(void)
 {
-    for (size_t i = 0; i < sizeof(error_table) / sizeof(error_table[0]); i++) {
-        const struct expected_error *x = &error_table[i];
+    for (size_t i = 0; i < EXPECTED_ERRORS_COUNT; i++) {
+        const struct expected_error *x = &expected_errors[i];
         struct spk_error err = {x->code, "module acme not found"};
         json_t *b = spk_http_error_body(&err, "rid-1");
 
@@ -811,8 +794,8 @@ static void test_error_replies(void)
     struct resp r;
     char target[64];
 
-    for (size_t i = 0; i < sizeof(error_table) / sizeof(error_table[0]); i++) {
-        const struct expected_error *x = &error_table[i];
+    for (size_t i = 0; i < EXPECTED_ERRORS_COUNT; i++) {
+        const struct expected_error *x = &expected_errors[i];
         snprintf(target, sizeof(target), "/fail/%d", (int)x->code);
         CHECK_INT_EQ(get(port, "GET", target, NULL, &r), 0);
         check_error(&r, x->status, x->name);

@@ -95,33 +95,17 @@ struct spk_blob_store *spk_blob_s3_create(const struct spk_blob_s3_options *o,
  * unreachable for up to wait_ms. Credential and permission problems fail at once with INVALID. */
 int spk_blob_s3_ensure_bucket(struct spk_blob_store *s, int wait_ms, struct spk_error *err);
 
-static inline int spk_blob_exists(struct spk_blob_store *s, const char *h, struct spk_error *e)
-{
-    return s->ops->exists(s, h, e);
-}
-static inline int spk_blob_put(struct spk_blob_store *s, const char *h, const void *d, size_t n,
-                               struct spk_error *e)
-{
-    return s->ops->put(s, h, d, n, e);
-}
-static inline int spk_blob_get(struct spk_blob_store *s, const char *h, size_t max,
-                               struct spk_buf *out, struct spk_error *e)
-{
-    return s->ops->get(s, h, max, out, e);
-}
-static inline int spk_blob_check(struct spk_blob_store *s, struct spk_error *e)
-{
-    return s->ops->check(s, e);
-}
-static inline int spk_blob_list(struct spk_blob_store *s, spk_blob_list_fn fn, void *ctx,
-                                struct spk_error *e)
-{
-    return s->ops->list(s, fn, ctx, e);
-}
-static inline int spk_blob_remove(struct spk_blob_store *s, const char *h, struct spk_error *e)
-{
-    return s->ops->remove(s, h, e);
-}
+/* The operations as the rest of the tree calls them. Each call through these is counted once,
+ * whatever the backend, in spoke_storage_operations_total{op,result} (op head/put/get/list/
+ * delete; result ok/not_found/error). */
+int spk_blob_exists(struct spk_blob_store *s, const char *h, struct spk_error *e);
+int spk_blob_put(struct spk_blob_store *s, const char *h, const void *d, size_t n,
+                 struct spk_error *e);
+int spk_blob_get(struct spk_blob_store *s, const char *h, size_t max, struct spk_buf *out,
+                 struct spk_error *e);
+int spk_blob_check(struct spk_blob_store *s, struct spk_error *e);
+int spk_blob_list(struct spk_blob_store *s, spk_blob_list_fn fn, void *ctx, struct spk_error *e);
+int spk_blob_remove(struct spk_blob_store *s, const char *h, struct spk_error *e);
 void spk_blob_store_destroy(struct spk_blob_store *s);
 
 #endif

@@ -7,6 +7,7 @@
 #include "spoke/config.h"
 #include "spoke/error.h"
 #include "spoke/sha256.h"
+#include "spoke/metrics.h"
 #include "spoke/banned.h"
 
 void spk_blob_key(const char *sha256, char *out, size_t outsz)
@@ -56,4 +57,53 @@ void spk_blob_store_destroy(struct spk_blob_store *s)
 {
     if (s)
         s->ops->destroy(s);
+}
+
+static const char *outcome(int rc, const struct spk_error *err)
+{
+    if (rc >= 0)
+        return "ok";
+    return err && err->code == SPK_E_NOT_FOUND ? "not_found" : "error";
+}
+
+int spk_blob_exists(struct spk_blob_store *s, const char *h, struct spk_error *e)
+{
+    int rc = s->ops->exists(s, h, e);
+    spk_metrics_storage_op("head", rc == 0 ? "not_found" : outcome(rc, e));
+    return rc;
+}
+
+int spk_blob_put(struct spk_blob_store *s, const char *h, const void *d, size_t n,
+                 struct spk_error *e)
+{
+    int rc = s->ops->put(s, h, d, n, e);
+    spk_metrics_storage_op("put", outcome(rc, e));
+    return rc;
+}
+
+int spk_blob_get(struct spk_blob_store *s, const char *h, size_t max, struct spk_buf *out,
+                 struct spk_error *e)
+{
+    int rc = s->ops->get(s, h, max, out, e);
+    spk_metrics_storage_op("get", outcome(rc, e));
+    return rc;
+}
+
+int spk_blob_check(struct spk_blob_store *s, struct spk_error *e)
+{
+    return s->ops->check(s, e);
+}
+
+int spk_blob_list(struct spk_blob_store *s, spk_blob_list_fn fn, void *ctx, struct spk_error *e)
+{
+    int rc = s->ops->list(s, fn, ctx, e);
+    spk_metrics_storage_op("list", outcome(rc, e));
+    return rc;
+}
+
+int spk_blob_remove(struct spk_blob_store *s, const char *h, struct spk_error *e)
+{
+    int rc = s->ops->remove(s, h, e);
+    spk_metrics_storage_op("delete", outcome(rc, e));
+    return rc;
 }

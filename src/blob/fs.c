@@ -18,7 +18,6 @@
 #include "spoke/buf.h"
 #include "spoke/error.h"
 #include "spoke/log.h"
-#include "spoke/metrics.h"
 #include "spoke/sha256.h"
 #include "spoke/banned.h"
 
@@ -258,61 +257,14 @@ static void fs_destroy(struct spk_blob_store *s)
     free(s);
 }
 
-/* The operations as the rest of the tree sees them, counted in
- * spoke_storage_operations_total{op,result}. */
-static const char *outcome(int rc, const struct spk_error *err)
-{
-    if (rc >= 0)
-        return "ok";
-    return err && err->code == SPK_E_NOT_FOUND ? "not_found" : "error";
-}
-
-static int fs_exists_counted(struct spk_blob_store *s, const char *sha256, struct spk_error *err)
-{
-    int rc = fs_exists(s, sha256, err);
-    spk_metrics_storage_op("head", rc == 0 ? "not_found" : outcome(rc, err));
-    return rc;
-}
-
-static int fs_put_counted(struct spk_blob_store *s, const char *sha256, const void *data,
-                          size_t len, struct spk_error *err)
-{
-    int rc = fs_put(s, sha256, data, len, err);
-    spk_metrics_storage_op("put", outcome(rc, err));
-    return rc;
-}
-
-static int fs_get_counted(struct spk_blob_store *s, const char *sha256, size_t max_len,
-                          struct spk_buf *out, struct spk_error *err)
-{
-    int rc = fs_get(s, sha256, max_len, out, err);
-    spk_metrics_storage_op("get", outcome(rc, err));
-    return rc;
-}
-
-static int fs_list_counted(struct spk_blob_store *s, spk_blob_list_fn fn, void *ctx,
-                           struct spk_error *err)
-{
-    int rc = fs_list(s, fn, ctx, err);
-    spk_metrics_storage_op("list", outcome(rc, err));
-    return rc;
-}
-
-static int fs_remove_counted(struct spk_blob_store *s, const char *sha256, struct spk_error *err)
-{
-    int rc = fs_remove(s, sha256, err);
-    spk_metrics_storage_op("delete", outcome(rc, err));
-    return rc;
-}
-
 static const struct spk_blob_ops fs_ops = {
     .name = "filesystem",
-    .exists = fs_exists_counted,
-    .put = fs_put_counted,
-    .get = fs_get_counted,
+    .exists = fs_exists,
+    .put = fs_put,
+    .get = fs_get,
     .check = fs_check,
-    .list = fs_list_counted,
-    .remove = fs_remove_counted,
+    .list = fs_list,
+    .remove = fs_remove,
     .destroy = fs_destroy,
 };
 

@@ -66,13 +66,6 @@ static int fail_reply(const char *op, const char *sha256, const struct spk_s3_re
     return spk_error_set(err, SPK_E_UNAVAILABLE, "blob store unavailable");
 }
 
-static const char *outcome(int rc, const struct spk_error *err)
-{
-    if (rc >= 0)
-        return "ok";
-    return err->code == SPK_E_NOT_FOUND ? "not_found" : "error";
-}
-
 /* ---- objects ---- */
 
 static int s3_exists(struct spk_blob_store *s, const char *sha256, struct spk_error *err)
@@ -88,7 +81,6 @@ static int s3_exists(struct spk_blob_store *s, const char *sha256, struct spk_er
         else if (r.status != 404)
             rc = fail_reply("HEAD", sha256, &r, err);
     }
-    spk_metrics_storage_op("head", rc == 1 ? "ok" : rc == 0 ? "not_found" : "error");
     spk_s3_response_release(&r);
     return rc;
 }
@@ -105,7 +97,6 @@ static int s3_put(struct spk_blob_store *s, const char *sha256, const void *data
     int rc = spk_s3_perform(impl(s)->client, &req, &r, err);
     if (rc == 0 && r.status != 200)
         rc = fail_reply("PUT", sha256, &r, err);
-    spk_metrics_storage_op("put", outcome(rc, err));
     spk_s3_response_release(&r);
     return rc;
 }
@@ -147,7 +138,6 @@ static int s3_get(struct spk_blob_store *s, const char *sha256, size_t max_len, 
     }
     spk_buf_append(out, r.body.data ? r.body.data : "", r.body.len);
 out:
-    spk_metrics_storage_op("get", outcome(rc, err));
     spk_s3_response_release(&r);
     return rc;
 }
@@ -161,7 +151,6 @@ static int s3_remove(struct spk_blob_store *s, const char *sha256, struct spk_er
     int rc = spk_s3_perform(impl(s)->client, &req, &r, err);
     if (rc == 0 && r.status != 204 && r.status != 200 && r.status != 404)
         rc = fail_reply("DELETE", sha256, &r, err);
-    spk_metrics_storage_op("delete", outcome(rc, err));
     spk_s3_response_release(&r);
     return rc;
 }
@@ -192,7 +181,6 @@ static int s3_list(struct spk_blob_store *s, spk_blob_list_fn fn, void *ctx, str
             spk_logf(SPK_LOG_ERROR, NULL, "s3 LIST: unreadable ListObjectsV2 reply");
             rc = spk_error_set(err, SPK_E_INTERNAL, "blob store listing unreadable");
         }
-        spk_metrics_storage_op("list", outcome(rc, err));
         for (size_t i = 0; rc == 0 && i < n && !stop; i++) {
             char sha[65];
             struct spk_blob_info info = {

@@ -39,7 +39,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from spoketest import pid_alive, request, run_with_stack  # noqa: E402
-from e2e_util import eventually, header, low_port_offset  # noqa: E402
+from e2e_util import eventually, header  # noqa: E402
 
 STACK = None  # set by run_with_stack()
 LOAD = None   # the continuous load, started by the first scenario
@@ -727,4 +727,4 @@ def report():
 
 
 if __name__ == "__main__":
-    run_with_stack(globals(), cleanup=report, port_offset=low_port_offset())
+    run_with_stack(globals(), cleanup=report)

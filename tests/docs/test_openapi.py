@@ -16,24 +16,51 @@ def served_routes():
     return {(m, p.replace("...}", "}")) for m, p in rows}
 
 
-def documented_routes():
-    routes, path = set(), None
-    for line in open(os.path.join(SRC, "api/openapi.yaml"), encoding="utf-8"):
-        m = re.match(r"^  (/\S*):\s*$", line)
-        if m:
-            path = m.group(1)
-            continue
-        if re.match(r"^\S", line):
-            path = None
-        m = re.match(r"^    (get|post|put|patch|delete|head):\s*$", line)
-        if m and path:
-            routes.add((m.group(1).upper(), path))
-    return routes
+def load_spec():
+    import yaml  # python3-yaml, installed by tests/run.sh
+    with open(os.path.join(SRC, "api/openapi.yaml"), encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def documented_routes(spec):
+    methods = {"get", "post", "put", "patch", "delete", "head"}
+    return {(m.upper(), path) for path, item in spec["paths"].items() for m in item
+            if m in methods}
+
+
+def broken_refs(spec):
+    """Every "$ref": "#/a/b" must point at something in the document."""
+    bad = []
+
+    def resolve(ref):
+        node = spec
+        for part in ref[2:].split("/"):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+    def walk(node):
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and not (ref.startswith("#/") and resolve(ref)):
+                bad.append(ref)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(spec)
+    return bad
 
 
 def main():
-    served, documented = served_routes(), documented_routes()
+    spec = load_spec()
+    served, documented = served_routes(), documented_routes(spec)
     failures = 0
+    for ref in broken_refs(spec):
+        print(f"FAIL unresolved $ref in api/openapi.yaml: {ref}")
+        failures += 1
     if len(served) < 8:
         print(f"FAIL only {len(served)} routes parsed from routes.c")
         failures += 1

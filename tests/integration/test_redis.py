@@ -104,6 +104,19 @@ def cache_tier(s, component, request_id):
     return poll(find, 10, interval=0.05, what=f"access log line of {request_id}")
 
 
+def warm_l1(s, component, url, path):
+    """GETs path on one instance until its in-process copy serves it. (A Redis hiccup on a loaded
+    machine rightly drops in-process copies for a moment: hence the retries.)"""
+    tiers = []
+
+    def served_from_l1():
+        rid = f"warm-{component}-{len(tiers)}-{os.getpid()}-{abs(hash(path)) % 10**8}"
+        get(url, path, rid)
+        tiers.append(cache_tier(s, component, rid))
+        return tiers[-1] == "l1"
+    poll(served_from_l1, 10, interval=0.05, what=f"{component}{path} from l1 (tiers {tiers})")
+
+
 def get(url, path, rid=None):
     r = request(url, "GET", path, headers={"X-Request-Id": rid} if rid else None)
     assert r.status == 200, (url, path, r)
@@ -268,18 +281,10 @@ def test_push_and_patch_invalidate_every_instance_within_a_second():
     push(i1, "cache.inval", "1.0.0")
     paths = ["/modules/cache.inval", "/modules/cache.inval/versions/latest",
              "/modules/cache.inval/versions"]
-    # Warm both readers until their in-process copies serve (so staleness would show). (A Redis
-    # hiccup on a loaded machine rightly drops in-process copies for a moment: hence the retries.)
+    # Warm both readers until their in-process copies serve (so staleness would show).
     for comp, url in (("instance-2", i2), ("instance-3", i3)):
-        for k, p in enumerate(paths):
-            tiers = []
-
-            def served_from_l1():
-                rid = f"inval-warm-{comp}-{k}-{len(tiers)}"
-                get(url, p, rid)
-                tiers.append(cache_tier(s, comp, rid))
-                return tiers[-1] == "l1"
-            poll(served_from_l1, 10, interval=0.05, what=f"{comp}{p} from l1 (tiers {tiers})")
+        for p in paths:
+            warm_l1(s, comp, url, p)
 
     checks = {
         "/modules/cache.inval": lambda j: j["latest_version"] == "1.1.0" and j["version_count"] == 2,
@@ -321,14 +326,7 @@ def test_module_lists_follow_creates_pushes_and_patches_everywhere():
         return [m["name"] for m in get(url, page).json()]
 
     for comp, url in (("instance-2", i2), ("instance-3", i3)):
-        tiers = []
-
-        def served_from_l1():
-            rid = f"list-warm-{comp}-{len(tiers)}"
-            get(url, page, rid)
-            tiers.append(cache_tier(s, comp, rid))
-            return tiers[-1] == "l1"
-        poll(served_from_l1, 10, interval=0.05, what=f"{comp} list from l1 (tiers {tiers})")
+        warm_l1(s, comp, url, page)
 
     def visible_everywhere(what, ok):
         t0 = time.monotonic()

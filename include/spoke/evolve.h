@@ -36,7 +36,8 @@ unsigned spk_evolve_category_parse(const char *name);
 /* One bit → "FILE" …; NULL for anything else. */
 const char *spk_evolve_category_name(unsigned bit);
 
-/* A compiled version: a FileDescriptorSet (with imports) and the paths of the module's own files. */
+/* A compiled version: a FileDescriptorSet (with imports) and the paths of the module's own files.
+ */
 struct spk_evolve_image;
 /* -1 with INVALID when the bytes do not decode or an own file is missing from the set. The image
  * keeps no pointer into set or own. Free with spk_evolve_image_destroy. */
@@ -60,13 +61,13 @@ struct spk_evolve_config {
 int spk_evolve_config_validate(const struct spk_evolve_config *cfg, struct spk_error *err);
 
 struct spk_evolve_violation {
-    const char *rule;        /* static: a buf rule ID, or a Confluent difference type */
-    unsigned categories;     /* every buf category the rule belongs to (0 for Confluent's) */
-    char *file;              /* path in the new version; "" when it has none (deleted file) */
-    int line, column;        /* 1-based; 0 when unknown (no source info, deleted file) */
-    char *message;           /* for people: "field 3 \"amount\" on message \"acme.v1.Payment\" …" */
-    char *old_value;         /* what it was ("int32"); NULL when not a value change */
-    char *new_value;         /* what it is now ("int64"); NULL when not a value change */
+    const char *rule;    /* static: a buf rule ID, or a Confluent difference type */
+    unsigned categories; /* every buf category the rule belongs to (0 for Confluent's) */
+    char *file;          /* path in the new version; "" when it has none (deleted file) */
+    int line, column;    /* 1-based; 0 when unknown (no source info, deleted file) */
+    char *message;       /* for people: "field 3 \"amount\" on message \"acme.v1.Payment\" …" */
+    char *old_value;     /* what it was ("int32"); NULL when not a value change */
+    char *new_value;     /* what it is now ("int64"); NULL when not a value change */
 };
 struct spk_evolve_result {
     struct spk_evolve_violation *v; /* sorted by file, line, column, rule, message */
@@ -115,11 +116,11 @@ struct spk_evolve_change {
     const char *element; /* static: "file", "message", "field", "oneof", "enum", "enum_value",
                             "service", "method", "extension", "option", "reserved" */
     char *file;          /* the new file for added/changed, the old one for removed */
-    char *name;          /* full name: "acme.v1.Payment.amount"; options "acme.v1.Payment:deprecated";
-                            files their path */
-    char *old_value;     /* NULL for added; a short rendering ("int32 amount = 3") otherwise */
-    char *new_value;     /* NULL for removed */
-    int line, column;    /* in file, 0 when unknown */
+    char *name;       /* full name: "acme.v1.Payment.amount"; options "acme.v1.Payment:deprecated";
+                         files their path */
+    char *old_value;  /* NULL for added; a short rendering ("int32 amount = 3") otherwise */
+    char *new_value;  /* NULL for removed */
+    int line, column; /* in file, 0 when unknown */
 };
 struct spk_evolve_diff {
     struct spk_evolve_change *c; /* sorted by file, then name, then element */

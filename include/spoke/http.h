@@ -74,6 +74,10 @@ void spk_http_params_release(struct spk_http_params *p);
 /* Percent-decodes src[0..len) into a new string. -1 on a bad escape or a decoded NUL. */
 int spk_http_pct_decode(const char *src, size_t len, char **out);
 
+/* 1 if an If-None-Match header value lists etag (or "*"). Weak comparison, RFC 9110 §13.1.2.
+ * Pure; header may be NULL. */
+int spk_http_etag_matches(const char *header, const char *etag);
+
 /* Request accessors. */
 const char *spk_http_method(const struct spk_http_ctx *ctx);
 const char *spk_http_path(const struct spk_http_ctx *ctx);                    /* raw, as received */

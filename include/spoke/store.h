@@ -64,6 +64,7 @@ struct spk_version {
     char *repository; /* never NULL after a successful read; "" when unknown */
     char *commit_sha;
     char *branch;
+    char descriptor_sha256[65]; /* the compiled FileDescriptorSet's blob; "" when none */
 };
 void spk_version_release(struct spk_version *v);
 

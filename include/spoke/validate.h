@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "spoke/semver.h"
+
 struct spk_error;
 
 #define SPK_MODULE_NAME_MAX 128
@@ -15,9 +17,15 @@ int spk_validate_module_name(const char *name, struct spk_error *err);
  * no backslash, NUL or control characters, valid UTF-8, at most 512 bytes. len is the byte
  * length (so an embedded NUL is caught). */
 int spk_validate_path(const char *path, size_t len, struct spk_error *err);
-/* "module@version" with a valid name and SemVer; writes the canonical form "name@canonical"
- * into out (size at least SPK_MODULE_NAME_MAX + SPK_SEMVER_MAX_LEN + 2). */
-int spk_validate_dependency(const char *ref, char *out, size_t outsz, struct spk_error *err);
+/* A pinned version of a module, "module@version": the one way the tree splits and joins them. */
+struct spk_ref {
+    char module[SPK_MODULE_NAME_MAX + 1];
+    char version[SPK_SEMVER_MAX_LEN + 1];                    /* canonical SemVer */
+    char text[SPK_MODULE_NAME_MAX + SPK_SEMVER_MAX_LEN + 2]; /* "module@version", canonical */
+};
+/* Parses "module@version" (a valid name and a SemVer) into its canonical parts. INVALID
+ * otherwise; out is untouched then. */
+int spk_ref_parse(const char *ref, struct spk_ref *out, struct spk_error *err);
 /* 1 if s[0..len) is well-formed UTF-8. */
 int spk_utf8_valid(const char *s, size_t len);
 

@@ -23,27 +23,25 @@ void api_modules_create(struct spk_http_ctx *ctx, void *appv)
     json_t *body = NULL;
     const char *name = NULL, *description = NULL;
 
-    if (api_body_object(ctx, &body))
-        return;
+    if (api_body_object(ctx, &body, &err))
+        goto fail;
     json_t *jname = json_object_get(body, "name");
     if (!json_is_string(jname)) {
-        spk_http_reply_errorf(ctx, SPK_E_INVALID, "name is required and must be a string");
-        goto out;
+        spk_error_set(&err, SPK_E_INVALID, "name is required and must be a string");
+        goto fail;
     }
     name = json_string_value(jname);
-    if (strlen(name) != json_string_length(jname) || spk_validate_module_name(name, &err)) {
-        if (!err.code)
-            spk_error_set(&err, SPK_E_INVALID, "invalid module name: contains a NUL character");
-        spk_http_reply_error(ctx, &err, NULL);
-        goto out;
+    if (strlen(name) != json_string_length(jname)) {
+        spk_error_set(&err, SPK_E_INVALID, "invalid module name: contains a NUL character");
+        goto fail;
     }
-    if (api_opt_string(ctx, body, "description", DESCRIPTION_MAX, &description))
-        goto out;
+    if (spk_validate_module_name(name, &err) ||
+        api_opt_string(body, "description", DESCRIPTION_MAX, &description, &err))
+        goto fail;
     if (spk_store_module_create(app->db, name, description ? description : "", &m, &err)) {
         if (err.code == SPK_E_EXISTS)
             spk_error_set(&err, SPK_E_EXISTS, "module %s already exists", name);
-        api_fail(ctx, &err);
-        goto out;
+        goto fail;
     }
     api_log_pool(ctx);
     spk_cache_invalidate_module(app->cache, name); /* the module lists now include it */
@@ -51,6 +49,9 @@ void api_modules_create(struct spk_http_ctx *ctx, void *appv)
     spk_http_add_header(ctx, "Location", location);
     free(location);
     spk_http_reply_json(ctx, 201, api_module_json(&m));
+    goto out;
+fail:
+    api_fail(ctx, &err, NULL);
 out:
     spk_module_release(&m);
     json_decref(body);
@@ -69,12 +70,15 @@ void api_modules_list(struct spk_http_ctx *ctx, void *appv)
     char page[SPK_MODULE_NAME_MAX + 48];
     int more;
 
-    if (api_query_int(ctx, "limit", LIST_DEFAULT, 1, LIST_MAX, &limit) ||
-        api_query_int(ctx, "offset", 0, 0, INT64_MAX / 2, &offset))
+    if (api_query_int(ctx, "limit", LIST_DEFAULT, 1, LIST_MAX, &limit, &err) ||
+        api_query_int(ctx, "offset", 0, 0, INT64_MAX / 2, &offset, &err)) {
+        api_fail(ctx, &err, NULL);
         return;
+    }
     if (prefix && strlen(prefix) > SPK_MODULE_NAME_MAX) {
-        spk_http_reply_errorf(ctx, SPK_E_INVALID, "prefix is longer than %d characters",
-                              SPK_MODULE_NAME_MAX);
+        spk_error_set(&err, SPK_E_INVALID, "prefix is longer than %d characters",
+                      SPK_MODULE_NAME_MAX);
+        api_fail(ctx, &err, NULL);
         return;
     }
     snprintf(page, sizeof(page), "%lld:%lld:%s", (long long)limit, (long long)offset,
@@ -85,7 +89,7 @@ void api_modules_list(struct spk_http_ctx *ctx, void *appv)
         more = strcmp(cv.tag, "1") == 0;
     } else {
         if (spk_store_module_list(app->db, prefix, limit + 1, offset, &mods, &n, &err)) {
-            api_fail(ctx, &err);
+            api_fail(ctx, &err, NULL);
             return;
         }
         api_log_pool(ctx);
@@ -112,7 +116,8 @@ void api_modules_list(struct spk_http_ctx *ctx, void *appv)
     char *text = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
     if (!text) {
-        spk_http_reply_errorf(ctx, SPK_E_INTERNAL, "module list could not be encoded");
+        spk_error_set(&err, SPK_E_INTERNAL, "module list could not be encoded");
+        api_fail(ctx, &err, NULL);
         return;
     }
     size_t len = strlen(text);
@@ -122,26 +127,23 @@ void api_modules_list(struct spk_http_ctx *ctx, void *appv)
 
 int api_module_doc_load(struct spk_http_ctx *ctx, struct spk_app *app, const char *name,
                         const struct spk_cache_ticket *t, char **text, size_t *len,
-                        char latest[SPK_SEMVER_MAX_LEN + 1])
+                        char latest[SPK_SEMVER_MAX_LEN + 1], struct spk_error *err)
 {
     static const struct spk_cache_ticket no_fill;
-    struct spk_error err = {0};
     struct spk_module m = {0};
     struct spk_version_summary *vers = NULL;
     size_t n = 0;
     int flags = t->primary ? SPK_STORE_PRIMARY : 0, rc = -1;
 
-    while (
-        spk_store_module_get(app->db, name, flags, &m, &err) ||
-        spk_store_version_list(app->db, name, EMBEDDED_VERSIONS_MAX, 0, flags, &vers, &n, &err)) {
+    while (spk_store_module_get(app->db, name, flags, &m, err) ||
+           spk_store_version_list(app->db, name, EMBEDDED_VERSIONS_MAX, 0, flags, &vers, &n, err)) {
         /* Primary down: the read pool answers, and the answer (maybe behind) is not cached. */
-        if (flags && err.code == SPK_E_UNAVAILABLE) {
+        if (flags && err->code == SPK_E_UNAVAILABLE) {
             spk_module_release(&m);
             flags = 0;
             t = &no_fill;
             continue;
         }
-        api_fail(ctx, &err);
         goto out;
     }
     api_log_pool(ctx);
@@ -153,7 +155,7 @@ int api_module_doc_load(struct spk_http_ctx *ctx, struct spk_app *app, const cha
     *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(j);
     if (!*text) {
-        spk_http_reply_errorf(ctx, SPK_E_INTERNAL, "module %s could not be encoded", name);
+        spk_error_set(err, SPK_E_INTERNAL, "module %s could not be encoded", name);
         goto out;
     }
     *len = strlen(*text);
@@ -173,20 +175,25 @@ void api_module_get(struct spk_http_ctx *ctx, void *appv)
     struct spk_app *app = appv;
     struct spk_cache_value cv;
     struct spk_cache_ticket t;
+    struct spk_error err = {0};
     char latest[SPK_SEMVER_MAX_LEN + 1], *text = NULL;
     size_t len = 0;
     const char *name;
 
-    if (api_module_param(ctx, &name))
+    if (api_module_param(ctx, &name, &err)) {
+        api_fail(ctx, &err, NULL);
         return;
+    }
     enum spk_cache_tier tier = spk_cache_doc_get(app->cache, SPK_CACHE_MODULE, name, "", &cv, &t);
     api_log_cache(ctx, tier);
     if (tier != SPK_CACHE_MISS) {
         api_reply_cached(ctx, &cv);
         return;
     }
-    if (api_module_doc_load(ctx, app, name, &t, &text, &len, latest))
+    if (api_module_doc_load(ctx, app, name, &t, &text, &len, latest, &err)) {
+        api_fail(ctx, &err, NULL);
         return;
+    }
     spk_http_reply_owned(ctx, 200, "application/json; charset=utf-8", text, len);
 }
 
@@ -198,12 +205,10 @@ void api_module_update(struct spk_http_ctx *ctx, void *appv)
     json_t *body = NULL;
     const char *name, *description = NULL;
 
-    if (api_module_param(ctx, &name) || api_body_object(ctx, &body))
-        return;
-    if (api_opt_string(ctx, body, "description", DESCRIPTION_MAX, &description))
-        goto out;
-    if (spk_store_module_update(app->db, name, description, &m, &err)) {
-        api_fail(ctx, &err);
+    if (api_module_param(ctx, &name, &err) || api_body_object(ctx, &body, &err) ||
+        api_opt_string(body, "description", DESCRIPTION_MAX, &description, &err) ||
+        spk_store_module_update(app->db, name, description, &m, &err)) {
+        api_fail(ctx, &err, NULL);
         goto out;
     }
     api_log_pool(ctx);

@@ -14,7 +14,6 @@
 #include "spoke/banned.h"
 
 #define MAX_MODULES 1000 /* in one dependency graph */
-#define REF_MAX     (SPK_MODULE_NAME_MAX + SPK_SEMVER_MAX_LEN + 2)
 
 struct node {
     char *module;
@@ -103,19 +102,17 @@ static int resolve(struct spk_cli *cli, struct graph *g)
         int rc = SPK_EXIT_OK;
         for (size_t k = 0; rc == SPK_EXIT_OK && k < json_array_size(deps); k++) {
             json_t *d = json_array_get(deps, k);
-            char ref[REF_MAX + 1];
+            struct spk_ref ref;
             struct spk_error err = {0};
             if (!json_is_string(d) || strlen(json_string_value(d)) != json_string_length(d) ||
-                spk_validate_dependency(json_string_value(d), ref, sizeof(ref), &err)) {
+                spk_ref_parse(json_string_value(d), &ref, &err)) {
                 char *p = shown(parent);
                 rc = spk_cli_fail(cli, SPK_EXIT_ERROR, "%s lists an unusable dependency: %s", p,
                                   err.msg[0] ? err.msg : "not a string");
                 free(p);
                 break;
             }
-            char *at = strrchr(ref, '@');
-            *at = '\0';
-            const char *dm = ref, *dv = at + 1;
+            const char *dm = ref.module, *dv = ref.version;
             struct node *seen = graph_find(g, dm);
             if (seen) {
                 if (strcmp(seen->version, dv) != 0) {

@@ -101,27 +101,28 @@ int spk_validate_path(const char *path, size_t len, struct spk_error *err)
     return 0;
 }
 
-int spk_validate_dependency(const char *ref, char *out, size_t outsz, struct spk_error *err)
+int spk_ref_parse(const char *ref, struct spk_ref *out, struct spk_error *err)
 {
     const char *at = ref ? strrchr(ref, '@') : NULL;
     if (!at || at == ref)
         return spk_error_set(err, SPK_E_INVALID,
                              "invalid dependency \"%.200s\": expected module@version",
                              ref ? ref : "");
-    char name[SPK_MODULE_NAME_MAX + 2];
     size_t n = (size_t)(at - ref);
     if (n > SPK_MODULE_NAME_MAX)
         return spk_error_set(err, SPK_E_INVALID, "invalid dependency \"%.200s\": bad module name",
                              ref);
-    memcpy(name, ref, n);
-    name[n] = '\0';
+    struct spk_ref r;
+    memcpy(r.module, ref, n);
+    r.module[n] = '\0';
     struct spk_semver v;
-    if (spk_validate_module_name(name, NULL) || spk_semver_parse(at + 1, &v, NULL))
+    if (spk_validate_module_name(r.module, NULL) || spk_semver_parse(at + 1, &v, NULL))
         return spk_error_set(err, SPK_E_INVALID,
                              "invalid dependency \"%.200s\": expected module@version with a "
                              "pinned semantic version",
                              ref);
-    if ((size_t)snprintf(out, outsz, "%s@%s", name, v.canonical) >= outsz)
-        return spk_error_set(err, SPK_E_INVALID, "dependency reference is too long");
+    memcpy(r.version, v.canonical, sizeof(r.version));
+    snprintf(r.text, sizeof(r.text), "%s@%s", r.module, r.version);
+    *out = r;
     return 0;
 }

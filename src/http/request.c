@@ -334,3 +334,29 @@ void spk_http_log_static(struct spk_http_ctx *ctx, const char *key, const char *
     if (value)
         *log_slot(ctx, key) = (struct log_field){key, NULL, value};
 }
+
+int spk_http_etag_matches(const char *header, const char *etag)
+{
+    if (!header)
+        return 0;
+    size_t elen = strlen(etag);
+    const char *p = header;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (*p == '*')
+            return 1;
+        if (p[0] == 'W' && p[1] == '/')
+            p += 2;
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n == elen && memcmp(p, etag, n) == 0)
+            return 1;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return 0;
+}

@@ -170,7 +170,8 @@ static int write_args(const char *dir, const struct spk_protoc_options *o,
 {
     struct spk_buf b = SPK_BUF_INIT;
     spk_buf_printf(&b, "--proto_path=src\n--proto_path=deps\n--proto_path=%s\n", o->wkt_root);
-    spk_buf_puts(&b, "--error_format=gcc\n--include_imports\n--include_source_info\n--descriptor_set_out=out.pb\n");
+    spk_buf_puts(&b, "--error_format=gcc\n--include_imports\n--include_source_info\n--descriptor_"
+                     "set_out=out.pb\n");
     for (size_t i = 0; i < nfiles; i++)
         spk_buf_printf(&b, "src/%s\n", files[i].path);
     int rc = write_file(dir, "args", b.data, b.len);

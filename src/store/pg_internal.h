@@ -87,6 +87,13 @@ int spk_pg_exec(struct spk_pg_conn *c, const char *sql, int nparams, const char 
 const char *spk_pg_text(const PGresult *res, int row, int col);
 int64_t spk_pg_int64(const PGresult *res, int row, int col);
 
+/* Postgres array literals built as one text parameter: each element quoted and escaped, so any
+ * text passes through unchanged. Add to an empty spk_buf, then finish: a new string ("{}" for
+ * none), free with free(). */
+struct spk_buf;
+void spk_pg_array_add(struct spk_buf *b, const char *s);
+char *spk_pg_array_finish(struct spk_buf *b);
+
 /* A unit of work on one connection. Returns a value >= 0 on success, -1 with err set. It must
  * leave its outputs untouched or released on failure: a read may be retried on another server. */
 typedef int (*spk_db_fn)(struct spk_pg_conn *c, void *ctx, struct spk_error *err);

@@ -117,7 +117,7 @@ int spk_store_version_list(struct spk_db *db, const char *module, int64_t limit,
 
 #define VERSION_COLS                                                                               \
     "v.id, v.version, v.digest, (extract(epoch FROM v.created_at) * 1000000)::bigint,"             \
-    " v.repository, v.commit_sha, v.branch"
+    " v.repository, v.commit_sha, v.branch, coalesce(v.descriptor_sha256, '')"
 
 /* A row with the module name and the version columns, NULL when the version is missing; no row
  * when the module is missing. */
@@ -203,6 +203,7 @@ static int load_version(struct spk_pg_conn *c, const char *module, const char *v
     v.repository = spk_strdup(spk_pg_text(res, 0, 5));
     v.commit_sha = spk_strdup(spk_pg_text(res, 0, 6));
     v.branch = spk_strdup(spk_pg_text(res, 0, 7));
+    copy_text(v.descriptor_sha256, sizeof(v.descriptor_sha256), spk_pg_text(res, 0, 8));
     PQclear(res);
 
     if (!(flags & SPK_STORE_NO_FILES) &&
@@ -236,25 +237,6 @@ int spk_store_version_get(struct spk_db *db, const char *module, const char *ver
 
 /* ---- create ---- */
 
-/* Appends s to a Postgres array literal being built in b, quoted and escaped, so any text is
- * passed through unchanged as one element of a single parameter. */
-static void array_add(struct spk_buf *b, const char *s)
-{
-    spk_buf_puts(b, b->len ? ",\"" : "{\"");
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            spk_buf_append(b, "\\", 1);
-        spk_buf_append(b, p, 1);
-    }
-    spk_buf_append(b, "\"", 1);
-}
-
-static char *array_finish(struct spk_buf *b)
-{
-    spk_buf_puts(b, b->len ? "}" : "{}");
-    return spk_buf_detach(b, NULL);
-}
-
 static int insert_files(struct spk_pg_conn *c, const char *version_id,
                         const struct spk_version_new *in, struct spk_error *err)
 {
@@ -262,11 +244,12 @@ static int insert_files(struct spk_pg_conn *c, const char *version_id,
     for (size_t i = 0; i < in->nfiles; i++) {
         char size[24];
         snprintf(size, sizeof(size), "%" PRId64, in->files[i].size);
-        array_add(&paths, in->files[i].path);
-        array_add(&shas, in->files[i].sha256);
-        array_add(&sizes, size);
+        spk_pg_array_add(&paths, in->files[i].path);
+        spk_pg_array_add(&shas, in->files[i].sha256);
+        spk_pg_array_add(&sizes, size);
     }
-    char *p = array_finish(&paths), *s = array_finish(&shas), *z = array_finish(&sizes);
+    char *p = spk_pg_array_finish(&paths), *s = spk_pg_array_finish(&shas),
+         *z = spk_pg_array_finish(&sizes);
     const char *params[4] = {version_id, p, s, z};
     int rc = spk_pg_exec(c,
                          "INSERT INTO version_files (version_id, path, sha256, size)"
@@ -293,11 +276,11 @@ static int insert_deps(struct spk_pg_conn *c, const char *version_id,
             return spk_error_set(err, SPK_E_INVALID, "invalid dependency %s", in->deps[i]);
         }
         char *mod = spk_strndup(in->deps[i], (size_t)(at - in->deps[i]));
-        array_add(&mods, mod);
-        array_add(&vers, at + 1);
+        spk_pg_array_add(&mods, mod);
+        spk_pg_array_add(&vers, at + 1);
         free(mod);
     }
-    char *m = array_finish(&mods), *v = array_finish(&vers);
+    char *m = spk_pg_array_finish(&mods), *v = spk_pg_array_finish(&vers);
     const char *params[3] = {version_id, m, v};
     int rc = spk_pg_exec(c,
                          "INSERT INTO version_dependencies (version_id, dep_module, dep_version)"
@@ -314,11 +297,12 @@ static int insert_symbols(struct spk_pg_conn *c, const char *version_id,
 {
     struct spk_buf kinds = SPK_BUF_INIT, names = SPK_BUF_INIT, files = SPK_BUF_INIT;
     for (size_t i = 0; i < in->nsymbols; i++) {
-        array_add(&kinds, in->symbols[i].kind);
-        array_add(&names, in->symbols[i].full_name);
-        array_add(&files, in->symbols[i].file);
+        spk_pg_array_add(&kinds, in->symbols[i].kind);
+        spk_pg_array_add(&names, in->symbols[i].full_name);
+        spk_pg_array_add(&files, in->symbols[i].file);
     }
-    char *k = array_finish(&kinds), *n = array_finish(&names), *f = array_finish(&files);
+    char *k = spk_pg_array_finish(&kinds), *n = spk_pg_array_finish(&names),
+         *f = spk_pg_array_finish(&files);
     const char *params[4] = {version_id, k, n, f};
     int rc = spk_pg_exec(c,
                          "INSERT INTO version_symbols (version_id, kind, full_name, file)"

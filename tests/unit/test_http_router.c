@@ -315,7 +315,24 @@ static void test_too_many_params(void)
     spk_http_params_release(&p);
 }
 
+static void test_etag_matches(void)
+{
+    const char *e = "\"sha256:ab\"";
+    CHECK(!spk_http_etag_matches(NULL, e));
+    CHECK(!spk_http_etag_matches("", e));
+    CHECK(spk_http_etag_matches("\"sha256:ab\"", e));
+    CHECK(spk_http_etag_matches("W/\"sha256:ab\"", e)); /* weak comparison */
+    CHECK(spk_http_etag_matches("\"x\", \"sha256:ab\"  ", e));
+    CHECK(spk_http_etag_matches("\"x\",\t\"sha256:ab\"", e));
+    CHECK(spk_http_etag_matches("*", e));
+    CHECK(!spk_http_etag_matches("\"sha256:a\"", e));
+    CHECK(!spk_http_etag_matches("\"sha256:abc\"", e));
+    CHECK(!spk_http_etag_matches("sha256:ab", e)); /* unquoted is another tag */
+    CHECK(!spk_http_etag_matches(",,, ", e));
+}
+
 static const struct unit_test tests[] = {
+    {"etag_matches", test_etag_matches},
     {"literals_and_params", test_literals_and_params},
     {"literal_wins", test_literal_wins},
     {"tail", test_tail},

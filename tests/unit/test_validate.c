@@ -67,17 +67,20 @@ static void test_paths(void)
 
 static void test_dependencies(void)
 {
-    char out[300];
-    CHECK_INT_EQ(spk_validate_dependency("acme.common@v1.2.3", out, sizeof(out), NULL), 0);
-    CHECK_STR_EQ(out, "acme.common@1.2.3");
-    CHECK_INT_EQ(spk_validate_dependency("a@1.0.0-rc.1+b", out, sizeof(out), NULL), 0);
-    CHECK_STR_EQ(out, "a@1.0.0-rc.1+b");
-    CHECK_INT_EQ(spk_validate_dependency("a@latest", out, sizeof(out), NULL), -1);
-    CHECK_INT_EQ(spk_validate_dependency("a", out, sizeof(out), NULL), -1);
-    CHECK_INT_EQ(spk_validate_dependency("@1.0.0", out, sizeof(out), NULL), -1);
-    CHECK_INT_EQ(spk_validate_dependency("A@1.0.0", out, sizeof(out), NULL), -1);
-    CHECK_INT_EQ(spk_validate_dependency("a@1.0", out, sizeof(out), NULL), -1);
-    CHECK_INT_EQ(spk_validate_dependency("a@1.0.0", out, 5, NULL), -1);
+    struct spk_ref r;
+    CHECK_INT_EQ(spk_ref_parse("acme.common@v1.2.3", &r, NULL), 0);
+    CHECK_STR_EQ(r.text, "acme.common@1.2.3");
+    CHECK_STR_EQ(r.module, "acme.common");
+    CHECK_STR_EQ(r.version, "1.2.3");
+    CHECK_INT_EQ(spk_ref_parse("a@1.0.0-rc.1+b", &r, NULL), 0);
+    CHECK_STR_EQ(r.text, "a@1.0.0-rc.1+b");
+    CHECK_STR_EQ(r.version, "1.0.0-rc.1+b");
+    CHECK_INT_EQ(spk_ref_parse("a@latest", &r, NULL), -1);
+    CHECK_INT_EQ(spk_ref_parse("a", &r, NULL), -1);
+    CHECK_INT_EQ(spk_ref_parse("@1.0.0", &r, NULL), -1);
+    CHECK_INT_EQ(spk_ref_parse("A@1.0.0", &r, NULL), -1);
+    CHECK_INT_EQ(spk_ref_parse("a@1.0", &r, NULL), -1);
+    CHECK_INT_EQ(spk_ref_parse(NULL, &r, NULL), -1);
 }
 
 static void test_utf8(void)

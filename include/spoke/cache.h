@@ -5,15 +5,16 @@
  * - Concrete versions (tag = digest) are immutable: L1 "module@version", Redis
  *   version:{module}:{version} (long TTL). Never invalidated.
  * - Module documents are mutable: the GET /modules/{name} body (tag = latest version, "" when there
- *   is none) and GET /modules/{name}/versions pages (tag "1" when a next page exists). Redis keeps
- *   them under module:{name} and the hash versions:{name} (short TTL); L1 keeps them for
+ *   is none), GET /modules/{name}/versions pages (tag "1" when a next page exists) and the module's
+ *   evolution policy. Redis keeps them under module:{name}, the hash versions:{name} and
+ *   policy:{name} (short TTL); L1 keeps them for
  *   SPOKE_CACHE_LOCAL_TTL_MS, and only while the invalidation subscription is up.
  *
  * Coherence of module documents:
- * - spk_cache_invalidate_module runs after a push or PATCH commits and before the reply: one
- *   script bumps gen:{name}, deletes module:{name} and versions:{name} and publishes
- *   "module:{name}" on spoke:invalidate; every instance (this one synchronously) then stops
- *   serving its in-process copies. Redis holds no stale copy once the writer has replied.
+ * - spk_cache_invalidate_module runs after a push, PATCH or policy PUT commits and before the
+ *   reply: one script bumps gen:{name}, deletes module:{name}, versions:{name} and policy:{name},
+ *   publishes "module:{name}" on spoke:invalidate; every instance (this one synchronously) then
+ *   stops serving its in-process copies. Redis holds no stale copy once the writer has replied.
  * - A lookup that misses returns a ticket; the put must pass it back. Redis takes the fill only if
  *   gen:{name} has not moved since the lookup, and in-process copies are keyed by the generation
  *   and subscription they were read under: a fill that raced an invalidation is never served.
@@ -39,7 +40,7 @@ struct spk_cache;
 enum spk_cache_tier { SPK_CACHE_MISS, SPK_CACHE_L1, SPK_CACHE_REDIS };
 const char *spk_cache_tier_name(enum spk_cache_tier t); /* "miss", "l1", "redis" */
 
-enum spk_cache_doc { SPK_CACHE_MODULE, SPK_CACHE_VERSIONS };
+enum spk_cache_doc { SPK_CACHE_MODULE, SPK_CACHE_VERSIONS, SPK_CACHE_POLICY };
 
 /* A cached value; valid until spk_cache_value_release (or handed off with _give). */
 struct spk_cache_value {

@@ -45,6 +45,13 @@ struct spk_config {
     char *protoc_include;  /* SPOKE_PROTOC_INCLUDE (/usr/include): holds google/protobuf */
     int protoc_timeout_ms; /* SPOKE_PROTOC_TIMEOUT_MS (10000) */
 
+    /* The evolution policy of modules that set none of their own (docs/evolution.md). */
+    char *breaking_use;    /* SPOKE_BREAKING_USE (FILE): buf categories and/or rule IDs, a,b,…;
+                              empty: pushes are not checked */
+    char *breaking_except; /* SPOKE_BREAKING_EXCEPT (unset): rule IDs or categories to skip */
+    char *breaking_ignore; /* SPOKE_BREAKING_IGNORE (unset): path prefixes not checked */
+    int breaking_semver;   /* SPOKE_BREAKING_SEMVER (true): breaking only in a new major */
+
     size_t l1_cache_bytes; /* SPOKE_L1_CACHE_BYTES (64 MiB; 0 disables) */
 
     /* Redis (docs/caching.md): through Sentinel, or directly; neither set = no Redis (L1 only).

@@ -34,6 +34,8 @@ void spk_metrics_cache_miss(const char *tier);
 void spk_metrics_storage_op(const char *op, const char *result);
 /* spoke_versions_pushed_total */
 void spk_metrics_version_pushed(void);
+/* spoke_pushes_refused_total{rule}: one violation of a breaking rule in a refused push. */
+void spk_metrics_push_refused(const char *rule);
 /* spoke_otlp_exports_total{result}: result in ok/error/rejected (the OTLP exporter's own). */
 void spk_metrics_otlp_export(const char *result);
 /* spoke_otlp_dropped_total: payloads dropped from the exporter's full queue. */

@@ -1,11 +1,11 @@
 /* The registry: what a request to the registry means, decided once for every front end (the
  * module API today, the Confluent-compatible API next). It loads versions with their files and
- * descriptor sets, walks dependency closures, resolves "latest", validates and pushes versions.
- * It sits between the front ends and store/, cache/, blob/ and proto/, and knows nothing of
- * HTTP.
+ * descriptor sets, walks dependency closures, resolves "latest", validates and pushes versions,
+ * and governs evolution (policies, compatibility, diffs). It sits between the front ends and
+ * store/, cache/, blob/, proto/ and evolve/, and knows nothing of HTTP.
  *
- * Failures: -1 with err set; results that explain a refusal (compiler diagnostics) come back in
- * the output struct next to err, for the front end to render.
+ * Failures: -1 with err set; results that explain a refusal (compiler diagnostics, breaking
+ * changes) come back in the output struct next to err, for the front end to render.
  * Output structs are caller-owned and released with their _release function (NULL-safe,
  * idempotent on zeroed structs). */
 #ifndef SPOKE_REGISTRY_H
@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spoke/evolve.h"
 #include "spoke/proto.h"
 #include "spoke/semver.h"
 #include "spoke/store.h"
@@ -137,18 +138,77 @@ int spk_registry_validate(struct spk_app *app, const struct spk_push_file *files
                           char *const *deps, size_t ndeps, struct spk_proto_result *out,
                           struct spk_error *err);
 
+/* ---- evolution --------------------------------------------------------------------------- */
+
+/* The policy in force for a module: its own, or the server default (*is_default = 1). Cached
+ * like module metadata and invalidated with it on every instance. */
+int spk_registry_policy_get(struct spk_app *app, const char *module, int flags,
+                            struct spk_policy *out, int *is_default, struct spk_error *err);
+/* INVALID naming the first unknown rule or category, or a bad path. */
+int spk_registry_policy_validate(const struct spk_policy *p, struct spk_error *err);
+int spk_registry_policy_put(struct spk_app *app, const char *module, const struct spk_policy *p,
+                            struct spk_error *err);
+/* The server default, from SPOKE_BREAKING_* (a copy; release it). */
+void spk_registry_policy_default(const struct spk_app *app, struct spk_policy *out);
+
+/* One comparison and what it found. */
+struct spk_compat_pair {
+    char older[SPK_SEMVER_MAX_LEN + 1];   /* the old side: a stored version, or "candidate" */
+    char newer[SPK_SEMVER_MAX_LEN + 1];   /* the new side */
+    char against[SPK_SEMVER_MAX_LEN + 1]; /* the stored version of the two */
+    struct spk_evolve_result result;
+};
+/* A verdict: every comparison made (none when nothing needed checking) and the rules applied. */
+struct spk_compat {
+    int compatible;
+    char rules[32]; /* "policy", a buf category or rule, or a Confluent level */
+    struct spk_compat_pair *pairs;
+    size_t npairs;
+};
+void spk_compat_release(struct spk_compat *c);
+size_t spk_compat_violations(const struct spk_compat *c);
+
+struct spk_compat_request {
+    const char *module;
+    const char *old_version; /* canonical; NULL: what the policy compares new with */
+    const char *new_version; /* a stored version (canonical or "latest"), or NULL with candidate */
+    const struct spk_push_request *candidate; /* files and deps; semver used when has_version */
+    int has_version;  /* candidate->semver is the version the candidate would be pushed as */
+    const char *mode; /* NULL, a buf category or rule ID, or a Confluent level */
+    const struct spk_policy *breaking; /* NULL: the module's; overrides use/except/ignore */
+};
+/* Compares as requested. A candidate that does not compile is INVALID_SCHEMA with diagnostics
+ * in schema. out->compatible = 0 is not an error. */
+int spk_registry_compatibility(struct spk_app *app, const struct spk_compat_request *req,
+                               struct spk_compat *out, struct spk_proto_result *schema,
+                               struct spk_error *err);
+
+/* GET …/diff: the structured diff and buf's verdict per category (FILE, PACKAGE, WIRE_JSON,
+ * WIRE, in that order). */
+#define SPK_DIFF_CATEGORIES 4
+struct spk_diff_report {
+    char from[SPK_SEMVER_MAX_LEN + 1], to[SPK_SEMVER_MAX_LEN + 1];
+    struct spk_evolve_diff diff;
+    struct spk_evolve_result categories[SPK_DIFF_CATEGORIES];
+};
+extern const unsigned spk_diff_categories[SPK_DIFF_CATEGORIES];
+void spk_diff_report_release(struct spk_diff_report *r);
+int spk_registry_diff(struct spk_app *app, const char *module, const char *from, const char *to,
+                      struct spk_diff_report *out, struct spk_error *err);
+
 /* ---- push -------------------------------------------------------------------------------- */
 
 struct spk_push_outcome {
     int created;                /* 1: a new version; 0: it existed with this digest */
     struct spk_version version; /* created: without files; existing (also on CONFLICT): stored */
     struct spk_proto_result schema; /* INVALID_SCHEMA: why the files do not compile */
+    struct spk_compat compat;       /* BREAKING: what the push would break */
 };
 void spk_push_outcome_release(struct spk_push_outcome *o);
 
-/* Validates, writes blobs, then the metadata (see docs/design.md). CONFLICT when the version
- * exists with another digest (out->version is the stored one), INVALID_SCHEMA with its report in
- * out. Invalidates the module's caches on
+/* Validates, checks the module's policy, writes blobs, then the metadata (see docs/design.md).
+ * CONFLICT when the version exists with another digest (out->version is the stored one),
+ * INVALID_SCHEMA and BREAKING with their reports in out. Invalidates the module's caches on
  * every outcome that found or created the version. */
 int spk_registry_push(struct spk_app *app, const struct spk_push_request *req,
                       struct spk_push_outcome *out, struct spk_error *err);

@@ -75,6 +75,12 @@ struct spk_symbol_ref {
     const char *file;
 };
 
+enum spk_version_guard {
+    SPK_GUARD_NONE,      /* stored whatever else was pushed meanwhile */
+    SPK_GUARD_NEIGHBORS, /* see spk_store_version_neighbors */
+    SPK_GUARD_LATEST,    /* the module's latest version */
+};
+
 struct spk_version_new {
     const char *module_name;
     const struct spk_semver *semver;
@@ -89,6 +95,11 @@ struct spk_version_new {
     const char *descriptor_sha256; /* the compiled FileDescriptorSet's blob; NULL if none */
     const struct spk_symbol_ref *symbols;
     size_t nsymbols;
+    /* What the push was checked against, re-read under the module lock: when it moved (a
+     * concurrent push landed in between), nothing is stored and the caller checks again. */
+    enum spk_version_guard guard;
+    const char *guard_pred; /* NEIGHBORS: expected predecessor / successor ("" for none); */
+    const char *guard_succ; /* LATEST: guard_pred is the expected latest version */
 };
 
 struct spk_db_health {
@@ -148,9 +159,40 @@ int spk_store_version_get(struct spk_db *db, const char *module, const char *ver
  * latest_version/version_count stay exact under concurrent pushes.
  * Returns 1 when created (out = the new version, without files), 0 when the version already
  * existed (out = the existing version from the primary, so the caller can compare digests),
- * -1 on error (NOT_FOUND if the module is missing). */
+ * 2 when in->guard found that what the push was checked against moved (nothing stored, out
+ * untouched), -1 on error (NOT_FOUND if the module is missing). */
 int spk_store_version_create(struct spk_db *db, const struct spk_version_new *in,
                              struct spk_version *out, struct spk_error *err);
+
+/* The neighbours of sv among the releases of its major version: pred is the highest stored
+ * release below sv with the same major, succ the lowest above it; "" when there is none.
+ * Pre-releases are never neighbours. flags: PRIMARY. */
+int spk_store_version_neighbors(struct spk_db *db, const char *module, const struct spk_semver *sv,
+                                int flags, char pred[SPK_SEMVER_MAX_LEN + 1],
+                                char succ[SPK_SEMVER_MAX_LEN + 1], struct spk_error *err);
+/* Points an existing version at another FileDescriptorSet blob (a recompilation of the same
+ * files, e.g. one with source info). The caller has claimed and written the blob. */
+int spk_store_version_descriptor_set(struct spk_db *db, const char *module, const char *version,
+                                     const char *sha256, struct spk_error *err);
+
+/* A module's evolution policy (see include/spoke/registry.h). Strings are owned. */
+struct spk_policy {
+    char **use; /* buf categories and/or rule IDs */
+    size_t nuse;
+    char **except;
+    size_t nexcept;
+    char **ignore; /* path prefixes */
+    size_t nignore;
+    int semver;
+};
+void spk_policy_release(struct spk_policy *p);
+/* *found = 0 (out untouched) when the module follows the server default. NOT_FOUND if the module
+ * does not exist. flags: PRIMARY. */
+int spk_store_policy_get(struct spk_db *db, const char *module, int flags, struct spk_policy *out,
+                         int *found, struct spk_error *err);
+/* Creates or replaces the module's own policy. NOT_FOUND if the module does not exist. */
+int spk_store_policy_put(struct spk_db *db, const char *module, const struct spk_policy *p,
+                         struct spk_error *err);
 
 /* Versions that declare module@version as a direct dependency, as "module@version" strings in
  * module-name order, newest version first within a module. New array of new strings: free each

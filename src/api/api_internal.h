@@ -31,6 +31,9 @@ int api_version_param(struct spk_http_ctx *ctx, char out[SPK_SEMVER_MAX_LEN + 1]
  * one or one with a NUL. */
 int api_opt_string(json_t *obj, const char *key, size_t max, const char **out,
                    struct spk_error *err);
+/* Optional array of strings (each at most max bytes, at most maxn of them): new strings. */
+int api_opt_strings(json_t *obj, const char *key, size_t max, size_t maxn, char ***out, size_t *n,
+                    struct spk_error *err);
 
 /* ---- push bodies (src/api/push_body.c: pure, unit-tested) -------------------------------- */
 
@@ -80,6 +83,14 @@ json_t *api_version_summary_json(const struct spk_version_summary *v);
 /* files without contents; the caller adds "content" when it has it. */
 json_t *api_version_json(const struct spk_version *v);
 json_t *api_time_json(int64_t unix_us);
+/* {"breaking": {"use", "except", "ignore"}, "semver"} */
+json_t *api_policy_json(const struct spk_policy *p);
+/* One violation: {"rule", "categories", "file", "line", "column", "message", "old", "new"}, plus
+ * "against" when given. */
+json_t *api_violation_json(const struct spk_evolve_violation *v, const char *against);
+/* Every violation of every comparison, in one array. */
+json_t *api_compat_violations_json(const struct spk_compat *c);
+
 void api_modules_create(struct spk_http_ctx *ctx, void *app);
 void api_modules_list(struct spk_http_ctx *ctx, void *app);
 void api_module_get(struct spk_http_ctx *ctx, void *app);
@@ -91,6 +102,10 @@ void api_file_get(struct spk_http_ctx *ctx, void *app);
 void api_validate(struct spk_http_ctx *ctx, void *app);
 void api_version_dependencies(struct spk_http_ctx *ctx, void *app);
 void api_version_dependents(struct spk_http_ctx *ctx, void *app);
+void api_policy_get(struct spk_http_ctx *ctx, void *app);
+void api_policy_put(struct spk_http_ctx *ctx, void *app);
+void api_compatibility(struct spk_http_ctx *ctx, void *app);
+void api_diff(struct spk_http_ctx *ctx, void *app);
 void api_health_live(struct spk_http_ctx *ctx, void *app);
 void api_health_ready(struct spk_http_ctx *ctx, void *app);
 void api_metrics_get(struct spk_http_ctx *ctx, void *app);

@@ -103,3 +103,32 @@ int api_opt_string(json_t *obj, const char *key, size_t max, const char **out,
     *out = json_string_value(v);
     return 0;
 }
+
+int api_opt_strings(json_t *obj, const char *key, size_t max, size_t maxn, char ***out, size_t *n,
+                    struct spk_error *err)
+{
+    json_t *arr = json_object_get(obj, key), *v;
+    size_t i;
+    *out = NULL;
+    *n = 0;
+    if (!arr || json_is_null(arr))
+        return 0;
+    if (!json_is_array(arr))
+        return spk_error_set(err, SPK_E_INVALID, "%s must be an array of strings", key);
+    if (json_array_size(arr) > maxn)
+        return spk_error_set(err, SPK_E_INVALID, "%s has more than %zu entries", key, maxn);
+    json_array_foreach(arr, i, v)
+    {
+        if (check_string(v, key, max, err)) {
+            for (size_t k = 0; k < *n; k++)
+                free((*out)[k]);
+            free(*out);
+            *out = NULL;
+            *n = 0;
+            return -1;
+        }
+        *out = spk_realloc(*out, (*n + 1) * sizeof(**out));
+        (*out)[(*n)++] = spk_strdup(json_string_value(v));
+    }
+    return 0;
+}

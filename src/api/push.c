@@ -68,6 +68,10 @@ void api_versions_push(struct spk_http_ctx *ctx, void *appv)
 fail:
     if (err.code == SPK_E_INVALID_SCHEMA)
         api_fail_schema(ctx, &err, &out.schema);
+    else if (err.code == SPK_E_BREAKING)
+        api_fail(ctx, &err,
+                 json_pack("{s:o, s:s}", "details", api_compat_violations_json(&out.compat),
+                           "rules", out.compat.rules));
     else if (err.code == SPK_E_CONFLICT && out.version.digest[0])
         api_fail(ctx, &err,
                  json_pack("{s:s, s:s}", "existing_digest", out.version.digest, "pushed_digest",

@@ -146,3 +146,48 @@ json_t *api_version_json(const struct spk_version *v)
     json_object_set_new(j, "source_info", src);
     return j;
 }
+
+static json_t *strings_json(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+json_t *api_policy_json(const struct spk_policy *p)
+{
+    return json_pack("{s:{s:o, s:o, s:o}, s:b}", "breaking", "use", strings_json(p->use, p->nuse),
+                     "except", strings_json(p->except, p->nexcept), "ignore",
+                     strings_json(p->ignore, p->nignore), "semver", p->semver);
+}
+
+static json_t *opt_string(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+json_t *api_violation_json(const struct spk_evolve_violation *v, const char *against)
+{
+    json_t *cats = json_array();
+    for (unsigned bit = 1; bit <= SPK_EVOLVE_CSR; bit <<= 1)
+        if (v->categories & bit)
+            json_array_append_new(cats, json_string(spk_evolve_category_name(bit)));
+    json_t *j = json_pack("{s:s, s:o, s:s, s:i, s:i, s:s, s:o, s:o}", "rule", v->rule, "categories",
+                          cats, "file", v->file ? v->file : "", "line", v->line, "column",
+                          v->column, "message", v->message ? v->message : "", "old",
+                          opt_string(v->old_value), "new", opt_string(v->new_value));
+    if (against)
+        json_object_set_new(j, "against", json_string(against));
+    return j;
+}
+
+json_t *api_compat_violations_json(const struct spk_compat *c)
+{
+    json_t *arr = json_array();
+    for (size_t p = 0; p < c->npairs; p++)
+        for (size_t i = 0; i < c->pairs[p].result.n; i++)
+            json_array_append_new(
+                arr, api_violation_json(&c->pairs[p].result.v[i], c->pairs[p].against));
+    return arr;
+}

@@ -13,6 +13,10 @@ const struct spk_http_route spk_api_routes[] = {
     {"GET", "/modules/{name}/versions/{version}/files/{path...}", api_file_get},
     {"GET", "/modules/{name}/versions/{version}/dependencies", api_version_dependencies},
     {"GET", "/modules/{name}/versions/{version}/dependents", api_version_dependents},
+    {"GET", "/modules/{name}/policy", api_policy_get},
+    {"PUT", "/modules/{name}/policy", api_policy_put},
+    {"POST", "/modules/{name}/compatibility", api_compatibility},
+    {"GET", "/modules/{name}/diff", api_diff},
     {"POST", "/validate", api_validate},
 };
 const size_t spk_api_routes_count = sizeof(spk_api_routes) / sizeof(spk_api_routes[0]);

@@ -46,7 +46,7 @@ static const char PAGE_FILL_LUA[] =
     "return 1";
 static const char INVALIDATE_LUA[] = "redis.call('incr', KEYS[1])\n"
                                      "redis.call('pexpire', KEYS[1], ARGV[1])\n"
-                                     "redis.call('del', KEYS[2], KEYS[3])\n"
+                                     "redis.call('del', KEYS[2], KEYS[3], KEYS[4])\n"
                                      "return redis.call('publish', ARGV[2], ARGV[3])";
 
 struct spk_cache {
@@ -212,7 +212,7 @@ static atomic_uint *gen_slot(struct spk_cache *c, const char *name)
     return &c->gens[hash_name(name) % GEN_SLOTS];
 }
 
-static const char *const doc_prefix[] = {"module", "versions"};
+static const char *const doc_prefix[] = {"module", "versions", "policy"};
 
 static void l1_doc_key(char *buf, size_t n, enum spk_cache_doc kind, const char *name,
                        const char *page, uint64_t epoch, unsigned gen)
@@ -238,7 +238,7 @@ static int redis_doc_get(struct spk_cache *c, enum spk_cache_doc kind, const cha
         spk_cache_redis_key(gkey, sizeof(gkey), "gen", name, NULL))
         return -1;
     int rc;
-    if (kind == SPK_CACHE_MODULE) {
+    if (kind != SPK_CACHE_VERSIONS) { /* one string per module */
         const char *argv[3] = {"MGET", dkey, gkey};
         rc = spk_redis_command(c->redis, 3, argv, NULL, &rep);
     } else {
@@ -323,7 +323,7 @@ void spk_cache_doc_put(struct spk_cache *c, enum spk_cache_doc kind, const char 
         strlen(dkey), strlen(gkey),     strlen(t->redis_gen), vlen, strlen(c->mutable_ttl_ms),
         strlen(page), strlen(PAGES_MAX)};
     redisReply *rep = NULL;
-    if (kind == SPK_CACHE_MODULE)
+    if (kind != SPK_CACHE_VERSIONS)
         spk_redis_eval(c->redis, &c->module_fill, 2, 5, argv, lens, &rep);
     else
         spk_redis_eval(c->redis, &c->page_fill, 2, 7, argv, lens, &rep);
@@ -335,15 +335,16 @@ void spk_cache_doc_put(struct spk_cache *c, enum spk_cache_doc kind, const char 
 
 static int redis_invalidate(struct spk_cache *c, const char *name)
 {
-    char gkey[KEY_MAX], mkey[KEY_MAX], vkey[KEY_MAX], msg[KEY_MAX];
+    char gkey[KEY_MAX], mkey[KEY_MAX], vkey[KEY_MAX], pkey[KEY_MAX], msg[KEY_MAX];
     if (spk_cache_redis_key(gkey, sizeof(gkey), "gen", name, NULL) ||
         spk_cache_redis_key(mkey, sizeof(mkey), "module", name, NULL) ||
-        spk_cache_redis_key(vkey, sizeof(vkey), "versions", name, NULL))
+        spk_cache_redis_key(vkey, sizeof(vkey), "versions", name, NULL) ||
+        spk_cache_redis_key(pkey, sizeof(pkey), "policy", name, NULL))
         return 0;
     snprintf(msg, sizeof(msg), INVALIDATE_PREFIX "%s", name);
-    const char *argv[6] = {gkey, mkey, vkey, GEN_TTL_MS, SPK_CACHE_CHANNEL, msg};
+    const char *argv[7] = {gkey, mkey, vkey, pkey, GEN_TTL_MS, SPK_CACHE_CHANNEL, msg};
     redisReply *rep = NULL;
-    int rc = spk_redis_eval(c->redis, &c->invalidate, 3, 6, argv, NULL, &rep);
+    int rc = spk_redis_eval(c->redis, &c->invalidate, 4, 7, argv, NULL, &rep);
     spk_redis_reply_free(rep);
     return rc;
 }

@@ -15,6 +15,7 @@ static const struct {
     [SPK_E_METHOD] = {405, "method_not_allowed"},
     [SPK_E_EXISTS] = {409, "already_exists"},
     [SPK_E_CONFLICT] = {409, "conflict"},
+    [SPK_E_BREAKING] = {409, "breaking_change"},
     [SPK_E_TOO_LARGE] = {413, "too_large"},
     [SPK_E_INVALID_SCHEMA] = {422, "invalid_schema"},
     [SPK_E_UNAVAILABLE] = {503, "unavailable"},

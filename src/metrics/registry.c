@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "spoke/alloc.h"
+#include "spoke/evolve.h"
 #include "spoke/http.h"
 #include "spoke/metrics.h"
 #include "spoke/time.h"
@@ -15,6 +16,7 @@
 
 #define NELEM(a)    (sizeof(a) / sizeof((a)[0]))
 #define MAX_BUCKETS 16 /* bounds per histogram, at most */
+#define MAX_RULES   96 /* breaking rules counted by name (include/spoke/evolve.h) */
 
 /* ---- label tables: the last entry of each is the catch-all ------------------------------ */
 
@@ -64,6 +66,8 @@ static struct {
     atomic_uint_fast64_t cache_misses[NTIERS];
     atomic_uint_fast64_t storage[NOPS][NRESULTS];
     atomic_uint_fast64_t versions_pushed;
+    atomic_uint_fast64_t
+        pushes_refused[MAX_RULES + 1]; /* by spk_evolve_rules() index; last: other */
     atomic_uint_fast64_t otlp_exports[NOTLP];
     atomic_uint_fast64_t otlp_dropped;
 } reg;
@@ -183,6 +187,16 @@ void spk_metrics_version_pushed(void)
     inc(&reg.versions_pushed);
 }
 
+void spk_metrics_push_refused(const char *rule)
+{
+    size_t n, i = MAX_RULES;
+    const struct spk_evolve_rule *rules = spk_evolve_rules(&n);
+    for (size_t k = 0; rule && k < n && k < MAX_RULES; k++)
+        if (strcmp(rules[k].id, rule) == 0)
+            i = k;
+    inc(&reg.pushes_refused[i]);
+}
+
 void spk_metrics_otlp_export(const char *result)
 {
     inc(&reg.otlp_exports[label_index(otlp_results, NOTLP, result)]);
@@ -234,6 +248,7 @@ static const char *const tier_labels[] = {"tier"};
 static const char *const storage_labels[] = {"op", "result"};
 static const char *const version_labels[] = {"version"};
 static const char *const result_labels[] = {"result"};
+static const char *const rule_labels[] = {"rule"};
 
 enum family_id {
     F_HTTP_REQUESTS,
@@ -244,6 +259,7 @@ enum family_id {
     F_CACHE_MISSES,
     F_STORAGE,
     F_VERSIONS_PUSHED,
+    F_PUSHES_REFUSED,
     F_BUILD_INFO,
     F_OTLP_EXPORTS,
     F_OTLP_DROPPED,
@@ -281,6 +297,11 @@ static const struct spk_metric_family descs[NFAMILIES] = {
     [F_VERSIONS_PUSHED] = {"spoke_versions_pushed_total", "versions.pushed.total",
                            "Versions created (201) by this instance.", "{version}",
                            SPK_METRIC_COUNTER, NULL, 0, NULL, 0, NULL, 0},
+    [F_PUSHES_REFUSED] = {"spoke_pushes_refused_total", "pushes.refused.total",
+                          "Breaking changes that made this instance refuse a push (409), by the "
+                          "rule they broke; a push breaking several rules counts once per "
+                          "violation.",
+                          "{violation}", SPK_METRIC_COUNTER, LABELS(rule_labels), NULL, 0, NULL, 0},
     [F_BUILD_INFO] = {"spoke_build_info", "build.info",
                       "Always 1; the version label is the running build.", "", SPK_METRIC_GAUGE,
                       LABELS(version_labels), NULL, 0, NULL, 0},
@@ -385,6 +406,15 @@ static void fill(struct spk_metric_family *fams)
         }
 
     counter_point(&fams[F_VERSIONS_PUSHED], 1, load(&reg.versions_pushed), NULL, NULL, NULL);
+
+    size_t nrules;
+    const struct spk_evolve_rule *rules = spk_evolve_rules(&nrules);
+    for (size_t i = 0; i <= MAX_RULES; i++) {
+        uint64_t v = load(&reg.pushes_refused[i]);
+        if (v || i < nrules)
+            counter_point(&fams[F_PUSHES_REFUSED], MAX_RULES + 1, v,
+                          i < nrules && i < MAX_RULES ? rules[i].id : "other", NULL, NULL);
+    }
 
     f = &fams[F_BUILD_INFO];
     add_point(f, 1)->gauge = 1;

@@ -1,8 +1,11 @@
 /* Validation and the push. A push validates everything before touching a backend, answers an
  * identical re-push as existing and a different one as CONFLICT, compiles the files against
- * their dependencies, writes blobs before the metadata transaction (so a failure leaves at most
- * unreferenced blobs, never a version without its files), and relies on the unique constraint,
- * not a prior read, to settle concurrent pushes of one version. */
+ * their dependencies, checks the module's evolution policy, writes blobs before the metadata
+ * transaction (so a failure leaves at most unreferenced blobs, never a version without its
+ * files), and relies on the unique constraint, not a prior read, to settle concurrent pushes of
+ * one version. Concurrent pushes of different versions are settled by the guard: the versions a
+ * push was checked against are re-read under the module lock, and the check runs again when a
+ * push landed in between. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +20,9 @@
 #include "spoke/sha256.h"
 #include "spoke/time.h"
 #include "spoke/banned.h"
+
+/* A push that keeps losing the race against other pushes to its module gives up. */
+#define GUARD_RETRIES 5
 
 void spk_registry_push_digest(struct spk_push_request *req)
 {
@@ -33,6 +39,7 @@ void spk_push_outcome_release(struct spk_push_outcome *o)
         return;
     spk_version_release(&o->version);
     spk_proto_result_release(&o->schema);
+    spk_compat_release(&o->compat);
     memset(o, 0, sizeof(*o));
 }
 
@@ -175,15 +182,23 @@ static int existing(struct spk_app *app, const struct spk_push_request *req,
     return 0;
 }
 
+static void count_refusal(const struct spk_compat *c)
+{
+    for (size_t p = 0; p < c->npairs; p++)
+        for (size_t i = 0; i < c->pairs[p].result.n; i++)
+            spk_metrics_push_refused(c->pairs[p].result.v[i].rule);
+}
+
 int spk_registry_push(struct spk_app *app, const struct spk_push_request *req,
                       struct spk_push_outcome *out, struct spk_error *err)
 {
     struct spk_module m = {0};
+    struct spk_policy policy = {0};
     struct spk_symbol_ref *symbols = NULL;
     struct spk_proto_file *pf = NULL;
-    struct spk_version_file *vf = NULL;
+    const char **own = NULL;
     struct blobs b = {0};
-    int rc = -1;
+    int rc = -1, is_default;
 
     memset(out, 0, sizeof(*out));
     /* The primary decides: a replica may not have seen the module or version yet. */
@@ -205,38 +220,82 @@ int spk_registry_push(struct spk_app *app, const struct spk_push_request *req,
         spk_error_set(err, SPK_E_INVALID_SCHEMA, "schema does not compile");
         goto out;
     }
+    if (spk_registry_policy_get(app, req->module, SPK_LOAD_PRIMARY, &policy, &is_default, err))
+        goto out;
+    own = spk_malloc((req->nfiles ? req->nfiles : 1) * sizeof(*own));
+    for (size_t i = 0; i < req->nfiles; i++)
+        own[i] = req->files[i].path;
     symbols = symbol_refs(&out->schema);
-    if (claim_blobs(app, req, &out->schema, &b, err) ||
-        write_blobs(app, req, &out->schema, &b, err) || claim_expired(b.claimed_us, err))
-        goto out;
-    vf = spk_calloc(req->nfiles ? req->nfiles : 1, sizeof(*vf));
-    for (size_t i = 0; i < req->nfiles; i++) {
-        vf[i].path = (char *)req->files[i].path;
-        memcpy(vf[i].sha256, req->files[i].sha256, sizeof(vf[i].sha256));
-        vf[i].size = (int64_t)req->files[i].len;
-    }
-    struct spk_version_new in = {
-        .module_name = req->module,
-        .semver = &req->semver,
-        .digest = req->digest,
-        .files = vf,
-        .nfiles = req->nfiles,
-        .deps = (const char *const *)req->deps,
-        .ndeps = req->ndeps,
-        .repository = req->repository,
-        .commit_sha = req->commit_sha,
-        .branch = req->branch,
-        .descriptor_sha256 = b.descriptor,
-        .symbols = symbols,
-        .nsymbols = out->schema.nsymbols,
-    };
-    spk_version_release(&out->version);
-    int created = spk_store_version_create(app->db, &in, &out->version, err);
-    if (created < 0)
-        goto out;
-    if (created == 0) { /* lost a race to a push of the same version */
-        rc = existing(app, req, out, err);
-        goto out;
+
+    for (int attempt = 0;; attempt++) {
+        struct push_targets t;
+        spk_compat_release(&out->compat);
+        if (registry_push_targets(app, req->module, &req->semver, &policy, &t, err) ||
+            registry_check_candidate(app, req->module, &policy, &t, out->schema.descriptor_set,
+                                     out->schema.descriptor_len, own, req->nfiles, &out->compat,
+                                     err)) {
+            if (err->code != SPK_E_BREAKING)
+                goto out;
+            /* A concurrent push of this very version with other content won meanwhile: that
+             * it exists is the answer, as it would have been a moment later. */
+            struct spk_error gone = {0};
+            if (spk_store_version_get(app->db, req->module, req->semver.canonical,
+                                      SPK_STORE_PRIMARY | SPK_STORE_NO_FILES, &out->version,
+                                      &gone) == 0) {
+                spk_compat_release(&out->compat);
+                rc = existing(app, req, out, err);
+                goto out;
+            }
+            count_refusal(&out->compat);
+            goto out;
+        }
+        if (attempt == 0 && (claim_blobs(app, req, &out->schema, &b, err) ||
+                             write_blobs(app, req, &out->schema, &b, err)))
+            goto out;
+        if (claim_expired(b.claimed_us, err))
+            goto out;
+        struct spk_version_new in = {
+            .module_name = req->module,
+            .semver = &req->semver,
+            .digest = req->digest,
+            .files = NULL,
+            .nfiles = req->nfiles,
+            .deps = (const char *const *)req->deps,
+            .ndeps = req->ndeps,
+            .repository = req->repository,
+            .commit_sha = req->commit_sha,
+            .branch = req->branch,
+            .descriptor_sha256 = b.descriptor,
+            .symbols = symbols,
+            .nsymbols = out->schema.nsymbols,
+            .guard = t.guard,
+            .guard_pred = t.pred,
+            .guard_succ = t.succ,
+        };
+        struct spk_version_file *vf = spk_calloc(req->nfiles ? req->nfiles : 1, sizeof(*vf));
+        for (size_t i = 0; i < req->nfiles; i++) {
+            vf[i].path = (char *)req->files[i].path;
+            memcpy(vf[i].sha256, req->files[i].sha256, sizeof(vf[i].sha256));
+            vf[i].size = (int64_t)req->files[i].len;
+        }
+        in.files = vf;
+        spk_version_release(&out->version);
+        int created = spk_store_version_create(app->db, &in, &out->version, err);
+        free(vf);
+        if (created < 0)
+            goto out;
+        if (created == 0) { /* lost a race to a push of the same version */
+            rc = existing(app, req, out, err);
+            goto out;
+        }
+        if (created == 1)
+            break;
+        if (attempt + 1 >= GUARD_RETRIES) { /* 2: the versions it was checked against moved */
+            spk_error_set(err, SPK_E_UNAVAILABLE,
+                          "module %s is receiving many pushes at once; retry the push",
+                          req->module);
+            goto out;
+        }
     }
     /* Before the reply: a client that then reads through any instance sees this version. */
     spk_cache_invalidate_module(app->cache, req->module);
@@ -244,10 +303,11 @@ int spk_registry_push(struct spk_app *app, const struct spk_push_request *req,
     out->created = 1;
     rc = 0;
 out:
-    free(vf);
     free(b.known);
+    free(own);
     free(pf);
     free(symbols);
+    spk_policy_release(&policy);
     spk_module_release(&m);
     return rc;
 }

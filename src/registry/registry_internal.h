@@ -1,4 +1,4 @@
-/* Private to src/registry: the pieces its files share. */
+/* Private to src/registry: the pieces push.c and evolution.c share. */
 #ifndef SPOKE_REGISTRY_INTERNAL_H
 #define SPOKE_REGISTRY_INTERNAL_H
 
@@ -8,5 +8,23 @@
 int registry_compile(struct spk_app *app, const struct spk_proto_file *files, size_t nfiles,
                      char *const *deps, size_t ndeps, struct spk_proto_result *out,
                      struct spk_error *err);
+
+/* What a push of sv must be compared with under policy, and the guard that keeps the answer true
+ * until it commits. */
+struct push_targets {
+    enum spk_version_guard guard;
+    char pred[SPK_SEMVER_MAX_LEN + 1]; /* NEIGHBORS: predecessor; LATEST: the latest version */
+    char succ[SPK_SEMVER_MAX_LEN + 1]; /* NEIGHBORS: successor of a back-port */
+};
+int registry_push_targets(struct spk_app *app, const char *module, const struct spk_semver *sv,
+                          const struct spk_policy *policy, struct push_targets *out,
+                          struct spk_error *err);
+
+/* Checks a compiled candidate (own = its file paths) against targets under policy, filling out.
+ * BREAKING when something breaks. */
+int registry_check_candidate(struct spk_app *app, const char *module,
+                             const struct spk_policy *policy, const struct push_targets *targets,
+                             const unsigned char *set, size_t len, const char *const *own,
+                             size_t nown, struct spk_compat *out, struct spk_error *err);
 
 #endif

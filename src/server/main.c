@@ -153,6 +153,15 @@ static int serve(const struct spk_config *cfg)
     struct spk_otlp_exporter *otlp = NULL;
     int rc = 1;
 
+    /* A default policy naming an unknown rule would refuse every push: refuse to start instead. */
+    struct spk_policy def;
+    spk_registry_policy_default(&app, &def);
+    int bad = spk_registry_policy_validate(&def, &err);
+    spk_policy_release(&def);
+    if (bad) {
+        spk_logf(SPK_LOG_ERROR, NULL, "SPOKE_BREAKING_*: %s", err.msg);
+        return 1;
+    }
     if (migrate_with_retry(cfg, MIGRATE_RETRY_MS))
         return 1;
     app.blobs = spk_blob_store_create(cfg, BLOB_STORE_WAIT_MS, &err);

@@ -349,6 +349,104 @@ static void fill_created(const struct spk_version_new *in, int64_t created_at,
     *out = v;
 }
 
+/* ---- neighbours (what a push is checked against) ---- */
+
+static const char NEIGHBORS_SQL[] =
+    "SELECT (SELECT v.version FROM versions v WHERE v.module_id = m.id AND v.major = $2"
+    "   AND v.is_release"
+    "   AND (v.minor, v.patch, v.is_release, v.pre_key) < ($3::bigint, $4::bigint, $5::boolean, $6)"
+    "   ORDER BY v.minor DESC, v.patch DESC, v.is_release DESC, v.pre_key DESC, v.version DESC"
+    "   LIMIT 1),"
+    " (SELECT v.version FROM versions v WHERE v.module_id = m.id AND v.major = $2"
+    "   AND v.is_release"
+    "   AND (v.minor, v.patch, v.is_release, v.pre_key) > ($3::bigint, $4::bigint, $5::boolean, $6)"
+    "   ORDER BY v.minor, v.patch, v.is_release, v.pre_key, v.version LIMIT 1)"
+    " FROM modules m WHERE m.name = $1";
+
+static int load_neighbors(struct spk_pg_conn *c, const char *module, const struct spk_semver *sv,
+                          char *pred, char *succ, struct spk_error *err)
+{
+    char major[24], minor[24], patch[24];
+    snprintf(major, sizeof(major), "%" PRId64, sv->major);
+    snprintf(minor, sizeof(minor), "%" PRId64, sv->minor);
+    snprintf(patch, sizeof(patch), "%" PRId64, sv->patch);
+    const char *params[6] = {
+        module, major, minor, patch, spk_semver_is_release(sv) ? "true" : "false", sv->pre_key};
+    PGresult *res = spk_pg_query(c, NEIGHBORS_SQL, 6, params, err);
+    if (!res)
+        return -1;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return spk_error_set(err, SPK_E_NOT_FOUND, "module %s not found", module);
+    }
+    copy_text(pred, SPK_SEMVER_MAX_LEN + 1, spk_pg_text(res, 0, 0));
+    copy_text(succ, SPK_SEMVER_MAX_LEN + 1, spk_pg_text(res, 0, 1));
+    PQclear(res);
+    return 0;
+}
+
+struct neighbors_op {
+    const char *module;
+    const struct spk_semver *sv;
+    char *pred, *succ;
+};
+
+static int do_neighbors(struct spk_pg_conn *c, void *ctx, struct spk_error *err)
+{
+    struct neighbors_op *op = ctx;
+    return load_neighbors(c, op->module, op->sv, op->pred, op->succ, err);
+}
+
+int spk_store_version_neighbors(struct spk_db *db, const char *module, const struct spk_semver *sv,
+                                int flags, char pred[SPK_SEMVER_MAX_LEN + 1],
+                                char succ[SPK_SEMVER_MAX_LEN + 1], struct spk_error *err)
+{
+    struct neighbors_op op = {module, sv, pred, succ};
+    return spk_db_read(db, flags & SPK_STORE_PRIMARY, do_neighbors, &op, err);
+}
+
+/* 1 when what the push was checked against is no longer what it would be checked against. */
+static int guard_moved(struct spk_pg_conn *c, const struct spk_version_new *in, const char *latest,
+                       struct spk_error *err)
+{
+    char pred[SPK_SEMVER_MAX_LEN + 1], succ[SPK_SEMVER_MAX_LEN + 1];
+    switch (in->guard) {
+    case SPK_GUARD_NONE:
+        return 0;
+    case SPK_GUARD_LATEST:
+        return strcmp(latest, in->guard_pred ? in->guard_pred : "") != 0;
+    case SPK_GUARD_NEIGHBORS:
+        if (load_neighbors(c, in->module_name, in->semver, pred, succ, err))
+            return -1;
+        return strcmp(pred, in->guard_pred ? in->guard_pred : "") != 0 ||
+               strcmp(succ, in->guard_succ ? in->guard_succ : "") != 0;
+    }
+    return 0;
+}
+
+struct descriptor_set_op {
+    const char *module, *version, *sha256;
+};
+
+static int do_descriptor_set(struct spk_pg_conn *c, void *ctx, struct spk_error *err)
+{
+    struct descriptor_set_op *op = ctx;
+    const char *params[3] = {op->module, op->version, op->sha256};
+    return spk_pg_exec(c,
+                       "UPDATE versions v SET descriptor_sha256 = $3 FROM modules m"
+                       " WHERE m.id = v.module_id AND m.name = $1 AND v.version = $2",
+                       3, params, err) < 0
+               ? -1
+               : 0;
+}
+
+int spk_store_version_descriptor_set(struct spk_db *db, const char *module, const char *version,
+                                     const char *sha256, struct spk_error *err)
+{
+    struct descriptor_set_op op = {module, version, sha256};
+    return spk_db_write(db, do_descriptor_set, &op, err);
+}
+
 struct version_create_op {
     const struct spk_version_new *in;
     struct spk_version *out;
@@ -366,16 +464,28 @@ static int do_version_create(struct spk_pg_conn *c, void *ctx, struct spk_error 
 
     /* The row lock serialises pushes to one module, so the counters below stay exact. */
     const char *mparams[1] = {in->module_name};
-    res = spk_pg_query(c, "SELECT id FROM modules WHERE name = $1 FOR UPDATE", 1, mparams, err);
+    res = spk_pg_query(c,
+                       "SELECT id, coalesce(latest_version, '') FROM modules WHERE name = $1"
+                       " FOR UPDATE",
+                       1, mparams, err);
     if (!res)
         goto fail;
     if (PQntuples(res) != 1) {
         spk_error_set(err, SPK_E_NOT_FOUND, "module %s not found", in->module_name);
         goto fail;
     }
-    char module_id[24];
+    char module_id[24], latest[SPK_SEMVER_MAX_LEN + 1];
     copy_text(module_id, sizeof(module_id), spk_pg_text(res, 0, 0));
+    copy_text(latest, sizeof(latest), spk_pg_text(res, 0, 1));
     PQclear(res);
+    res = NULL;
+    int moved = guard_moved(c, in, latest, err);
+    if (moved < 0)
+        goto fail;
+    if (moved) {
+        rollback(c);
+        return c->discard ? -1 : 2;
+    }
 
     char major[24], minor[24], patch[24];
     snprintf(major, sizeof(major), "%" PRId64, sv->major);

@@ -727,4 +727,6 @@ def report():
 
 
 if __name__ == "__main__":
-    run_with_stack(globals(), cleanup=report)
+    # Seeded and loaded versions are unrelated schemas: no breaking-change policy (that is
+    # tests/e2e/test_evolution.py's subject).
+    run_with_stack(globals(), cleanup=report, env={"SPOKE_BREAKING_USE": ""})

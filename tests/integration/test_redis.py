@@ -20,6 +20,9 @@ from spoketest import Stack, free_port_offset, poll, request, run  # noqa: E402
 
 TIMEOUT_MS = 100
 ENV = {
+    # Successive versions here are unrelated schemas: no breaking-change policy (that is
+    # tests/e2e/test_evolution.py's subject).
+    "SPOKE_BREAKING_USE": "",
     "SPOKE_REDIS_TIMEOUT_MS": str(TIMEOUT_MS),
     "SPOKE_CACHE_LOCAL_TTL_MS": "60000",
     "SPOKE_CACHE_MUTABLE_TTL_S": "600",

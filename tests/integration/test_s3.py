@@ -22,6 +22,9 @@ S = None  # the stack
 RUN = uuid.uuid4().hex[:8]
 MIB = 1024 * 1024
 ENV = {
+    # Successive versions here are unrelated schemas: no breaking-change policy (that is
+    # tests/e2e/test_evolution.py's subject).
+    "SPOKE_BREAKING_USE": "",
     "SPOKE_MAX_FILE_BYTES": str(4 * MIB + 4096),
     "SPOKE_MAX_BODY_BYTES": str(12 * MIB),
     "SPOKE_S3_HEALTH_CACHE_MS": "500",

@@ -12,15 +12,11 @@ struct expected_error {
 };
 
 static const struct expected_error expected_errors[] = {
-    {SPK_E_INVALID, 400, "invalid_argument"},
-    {SPK_E_NOT_FOUND, 404, "not_found"},
-    {SPK_E_METHOD, 405, "method_not_allowed"},
-    {SPK_E_EXISTS, 409, "already_exists"},
-    {SPK_E_CONFLICT, 409, "conflict"},
-    {SPK_E_TOO_LARGE, 413, "too_large"},
-    {SPK_E_INVALID_SCHEMA, 422, "invalid_schema"},
-    {SPK_E_UNAVAILABLE, 503, "unavailable"},
-    {SPK_E_INTERNAL, 500, "internal"},
+    {SPK_E_INVALID, 400, "invalid_argument"},  {SPK_E_NOT_FOUND, 404, "not_found"},
+    {SPK_E_METHOD, 405, "method_not_allowed"}, {SPK_E_EXISTS, 409, "already_exists"},
+    {SPK_E_CONFLICT, 409, "conflict"},         {SPK_E_BREAKING, 409, "breaking_change"},
+    {SPK_E_TOO_LARGE, 413, "too_large"},       {SPK_E_INVALID_SCHEMA, 422, "invalid_schema"},
+    {SPK_E_UNAVAILABLE, 503, "unavailable"},   {SPK_E_INTERNAL, 500, "internal"},
 };
 #define EXPECTED_ERRORS_COUNT (sizeof(expected_errors) / sizeof(expected_errors[0]))
 

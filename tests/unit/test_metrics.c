@@ -401,8 +401,9 @@ static void test_otlp_json_shape(void)
     CHECK(json_object_get(metric_named(metrics, "build.info"), "gauge"));
     CHECK(metric_named(metrics, "cache.misses.total"));
     CHECK(metric_named(metrics, "versions.pushed.total"));
+    CHECK(metric_named(metrics, "pushes.refused.total"));   /* one zero series per rule */
     CHECK(!metric_named(metrics, "db.connections.active")); /* no watcher: no points, no metric */
-    CHECK_INT_EQ(json_array_size(metrics), 7); /* every family with points and an OTLP name */
+    CHECK_INT_EQ(json_array_size(metrics), 8); /* every family with points and an OTLP name */
     for (size_t i = 0; i < json_array_size(metrics); i++) /* Prometheus-only families stay out */
         CHECK(!strstr(json_string_value(json_object_get(json_array_get(metrics, i), "name")),
                       "otlp"));

@@ -1,30 +1,39 @@
 #!/usr/bin/env bash
-# Spoke in CI: validate a directory of .proto files on pull/merge requests, push it as a module
-# version when a tag is built (the tag is the version). The GitHub Action
-# (deployments/ci/github/action.yml) and the GitLab CI template
-# (deployments/ci/gitlab/spoke.gitlab-ci.yml) both run this script; any other CI can too.
+# Spoke in CI: on pull/merge requests, validate a directory of .proto files and check that it
+# breaks none of the module's compatibility rules; when a tag is built, push it as a module
+# version (the tag is the version). The GitHub Action (deployments/ci/github/action.yml) and the
+# GitLab CI template (deployments/ci/gitlab/spoke.gitlab-ci.yml) both run this script; any other
+# CI can too.
 #
 # Usage: spoke-ci.sh MODE
-#   validate  spoke validate SPOKE_DIR against the registry (nothing is stored)
+#   validate  spoke validate SPOKE_DIR against the registry (nothing is stored), then the
+#             breaking check below unless SPOKE_BREAKING=false
+#   breaking  spoke breaking: SPOKE_DIR against SPOKE_MODULE's latest version (or SPOKE_AGAINST);
+#             skipped, with a note, while the module is not in the registry yet
 #   push      spoke push SPOKE_DIR as SPOKE_MODULE@SPOKE_VERSION (default: the tag being built)
 #   auto      push when building a tag, otherwise (pull/merge requests, branches) validate
 #   install   find or build spoke and print its path (GitHub: also the "spoke-bin" step output)
 #
 # Environment:
-#   SPOKE_MODULE         module name (required)
+#   SPOKE_MODULE         module name (required for push and breaking)
 #   SPOKE_DIR            directory with the .proto files (default .)
 #   SPOKE_DEPENDENCIES   "module@version" dependencies, separated by spaces, commas or newlines
-#   SPOKE_VERSION        version to push (default: the tag, GITHUB_REF_NAME or CI_COMMIT_TAG)
+#   SPOKE_VERSION        version to push (default: the tag, GITHUB_REF_NAME or CI_COMMIT_TAG);
+#                        when set, the breaking check compares as a push of it would
 #   SPOKE_TAG_PREFIX     removed from the tag first ("billing/" turns billing/v1.2.0 into v1.2.0)
 #   SPOKE_DESCRIPTION    module description (push)
+#   SPOKE_BREAKING       false (or 0, no, off) leaves the breaking check out of validate
+#   SPOKE_AGAINST        version the breaking check compares with (default: the latest)
 #   SPOKE_REGISTRY_URL   registry base URL; SPOKE_TOKEN its bearer token (read by spoke itself)
 #   SPOKE_BIN            the spoke binary (default: spoke on PATH, else built from this checkout)
 #   SPOKE_CI_BUILD_DIR   where that build goes (default $RUNNER_TEMP or $TMPDIR, /spoke-ci-build)
 # CI variables read: GITHUB_REF, GITHUB_REF_TYPE, GITHUB_REF_NAME, GITHUB_OUTPUT,
-# GITHUB_STEP_SUMMARY (GitHub Actions); CI_COMMIT_TAG (GitLab CI). spoke reads the GITHUB_* / CI_*
-# source variables itself.
+# GITHUB_STEP_SUMMARY, GITHUB_ACTIONS (GitHub Actions: breaking changes also become error
+# annotations on the lines they are about); CI_COMMIT_TAG (GitLab CI). spoke reads the
+# GITHUB_* / CI_* source variables itself.
 #
-# Exit status: spoke's (0 ok, 1 error, 2 usage, 3 conflict, 4 not found, 5 registry unavailable).
+# Exit status: spoke's (0 ok, 1 error, 2 usage, 3 conflict, 4 not found, 5 registry unavailable,
+# 6 breaking change).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -89,11 +98,97 @@ common_args() {
   done
 }
 
+# Off when SPOKE_BREAKING says so.
+breaking_enabled() {
+  case ${SPOKE_BREAKING:-true} in
+    false | 0 | no | off | FALSE | False | NO | No | OFF | Off) return 1 ;;
+    *) return 0 ;;
+  esac
+}
+
+# A workflow command's value (GitHub's escaping); with a second argument, a property's.
+gh_escape() { # text [property]
+  local s=${1//'%'/%25}
+  s=${s//$'\r'/%0D}
+  s=${s//$'\n'/%0A}
+  if [[ -n ${2:-} ]]; then
+    s=${s//:/%3A}
+    s=${s//,/%2C}
+  fi
+  printf '%s' "$s"
+}
+
+# spoke breaking's lines ("file:line:column: RULE message", buf's format) pass through. In
+# GitHub Actions each also becomes an error annotation on that line of the file (paths are
+# relative to SPOKE_DIR, annotations want them relative to the checkout), and the job summary
+# lists them.
+annotate() {
+  local line file lineno col rule msg props n=0 prefix=${SPOKE_DIR:-.}
+  prefix=${prefix%/}/
+  if [[ $prefix == ./ ]]; then prefix=; fi
+  local re='^([^:]+)(:([0-9]+))?(:([0-9]+))?: ([^ ]+) ?(.*)$'
+  while IFS= read -r line; do
+    printf '%s\n' "$line"
+    [[ ${GITHUB_ACTIONS:-} == true && $line =~ $re ]] || continue
+    file=${BASH_REMATCH[1]} lineno=${BASH_REMATCH[3]} col=${BASH_REMATCH[5]}
+    rule=${BASH_REMATCH[6]} msg=${BASH_REMATCH[7]}
+    props=
+    if [[ $file != '<input>' ]]; then props="file=$(gh_escape "$prefix$file" p),"; fi
+    if [[ -n $lineno ]]; then props+="line=$lineno,"; fi
+    if [[ -n $col ]]; then props+="col=$col,"; fi
+    props+="title=$(gh_escape "$rule" p)"
+    printf '::error %s::%s\n' "$props" "$(gh_escape "$rule ${msg:-}")"
+    if [[ -n ${GITHUB_STEP_SUMMARY:-} ]]; then
+      if ((n == 0)); then
+        printf "Breaking changes in \`%s\`:\n\n" "$SPOKE_MODULE" >>"$GITHUB_STEP_SUMMARY"
+      fi
+      printf -- "- \`%s\`\n" "${line//\`/\'}" >>"$GITHUB_STEP_SUMMARY"
+    fi
+    n=$((n + 1))
+  done
+}
+
+do_breaking() {
+  local spoke=$1 args rc=0 err
+  [[ -n ${SPOKE_MODULE:-} ]] || die "SPOKE_MODULE is not set" 2
+  # A module the registry does not have yet has nothing to break: its first version is the
+  # baseline the next ones are compared with.
+  err=$("$spoke" --quiet show "$SPOKE_MODULE" 2>&1 >/dev/null) || rc=$?
+  if ((rc == 4)); then
+    say "$SPOKE_MODULE is not in the registry yet: no breaking-change check (a first version" \
+      "cannot break anything)"
+    return 0
+  elif ((rc != 0)); then
+    printf '%s\n' "$err" >&2
+    return "$rc"
+  fi
+  common_args args
+  args+=(--module "$SPOKE_MODULE")
+  if [[ -n ${SPOKE_AGAINST:-} ]]; then args+=(--against "$SPOKE_AGAINST"); fi
+  if [[ -n ${SPOKE_VERSION:-} ]]; then args+=(--version "$SPOKE_VERSION"); fi
+  local what="$SPOKE_MODULE's latest version"
+  if [[ -n ${SPOKE_AGAINST:-} ]]; then
+    what="$SPOKE_MODULE@$SPOKE_AGAINST"
+  elif [[ -n ${SPOKE_VERSION:-} ]]; then
+    what="what a push of $SPOKE_MODULE@$SPOKE_VERSION is compared with"
+  fi
+  say "checking ${SPOKE_DIR:-.} for breaking changes against $what"
+  "$spoke" breaking "${args[@]}" | annotate || rc=$?
+  return "$rc"
+}
+
 do_validate() {
   local spoke=$1 args
   common_args args
   say "validating ${SPOKE_DIR:-.} against ${SPOKE_REGISTRY_URL:-the default registry}"
   "$spoke" validate "${args[@]}"
+  if ! breaking_enabled; then
+    say "SPOKE_BREAKING=${SPOKE_BREAKING}: no breaking-change check"
+  elif [[ -z ${SPOKE_MODULE:-} ]]; then
+    say "SPOKE_MODULE is not set: no breaking-change check"
+  else
+    do_breaking "$spoke"
+  fi
 }
 
 do_push() {
@@ -133,9 +228,9 @@ do_push() {
 main() {
   local mode=${1:-}
   case $mode in
-    validate | push | auto | install) ;;
+    validate | breaking | push | auto | install) ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'; return 0 ;;
-    *) die "usage: spoke-ci.sh validate|push|auto|install (got \"$mode\")" 2 ;;
+    *) die "usage: spoke-ci.sh validate|breaking|push|auto|install (got \"$mode\")" 2 ;;
   esac
   local spoke
   spoke=$(find_spoke)

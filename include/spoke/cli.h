@@ -23,6 +23,7 @@ enum spk_cli_exit {
     SPK_EXIT_CONFLICT = 3,    /* version exists with other content; conflicting dependencies */
     SPK_EXIT_NOT_FOUND = 4,   /* module, version or file does not exist */
     SPK_EXIT_UNAVAILABLE = 5, /* unreachable, or 429/502/503/504 after the retries */
+    SPK_EXIT_BREAKING = 6,    /* the files break the module's compatibility rules */
 };
 
 /* HTTP status (and the error body's "code" when there is one, else NULL) → exit status. */
@@ -281,6 +282,10 @@ int spk_cli_cmd_versions(struct spk_cli *cli, const struct spk_cli_command *self
                          char **argv);
 int spk_cli_cmd_validate(struct spk_cli *cli, const struct spk_cli_command *self, int argc,
                          char **argv);
+int spk_cli_cmd_breaking(struct spk_cli *cli, const struct spk_cli_command *self, int argc,
+                         char **argv);
+int spk_cli_cmd_diff(struct spk_cli *cli, const struct spk_cli_command *self, int argc,
+                     char **argv);
 
 /* ---- helpers shared by the commands --------------------------------------------------------- */
 
@@ -298,6 +303,26 @@ int spk_cli_get_all(struct spk_cli *cli, const char *path, json_t **out);
  * noting skipped entries on stderr. Returns 0 or an exit status (after reporting). */
 int spk_cli_collect(struct spk_cli *cli, const char *dir, struct spk_cli_tree *tree,
                     json_t **files_out);
+/* The strings of a list as a new JSON array (the request's "dependencies", say). */
+json_t *spk_cli_strlist_json(const struct spk_cli_strlist *l);
+/* Whether a response is the router's answer for a path it has no route for (404 "no such
+ * endpoint", a proxy's 404 page, or 405): a registry older than the command. */
+int spk_cli_route_missing(const struct spk_cli_response *r);
+/* Reports that: "the registry at URL does not offer <what> (<method> <route> answered HTTP n);
+ * it needs a newer spoke-server". Returns SPK_EXIT_ERROR. */
+int spk_cli_fail_route_missing(const struct spk_cli *cli, const char *what, const char *method,
+                               const char *route, const struct spk_cli_response *r);
+/* The "details" of an invalid_schema error body as "file:line:column: message" lines on stderr. */
+void spk_cli_print_diagnostics(const json_t *error_body);
+/* One violation of a compatibility answer ({"rule", "file", "line", "column", "message",
+ * "against", ...}) in buf's text format: "file:line:column: RULE message", "file:line: RULE
+ * message" without a column, "file: RULE message" when the line is 0, and "<input>: RULE message"
+ * without a file. With_against appends " (against VERSION)" when the violation names one. Text
+ * from the server is made printable. Returns a new string without a newline; free with free(). */
+char *spk_cli_violation_format(const json_t *v, int with_against);
+/* Every violation of a JSON array on out, one a line; " (against VERSION)" is added only when
+ * they name more than one version. Returns how many were printed. */
+size_t spk_cli_violations_print(FILE *out, const json_t *violations);
 /* A VERSION / DIGEST / CREATED table of VersionSummary objects on stdout. */
 void spk_cli_print_versions(const json_t *versions);
 /* A JSON string member, or "" when absent or not a string. */

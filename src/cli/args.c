@@ -22,6 +22,14 @@ void spk_cli_strlist_release(struct spk_cli_strlist *l)
     l->n = 0;
 }
 
+json_t *spk_cli_strlist_json(const struct spk_cli_strlist *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, json_string(l->v[i]));
+    return a;
+}
+
 static const struct spk_cli_opt *find_long(const struct spk_cli_opt *const *tables, size_t ntables,
                                            const char *name, size_t len)
 {

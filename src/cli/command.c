@@ -118,7 +118,7 @@ void spk_cli_command_help(FILE *out, const struct spk_cli_command *cmd,
     fputs("\nglobal options:\n", out);
     spk_cli_opts_print(out, spk_cli_global_opts(&scratch));
     fputs("\nExit status: 0 ok, 1 error, 2 usage, 3 conflict, 4 not found, 5 registry "
-          "unavailable.\n",
+          "unavailable, 6 breaking change.\n",
           out);
 }
 

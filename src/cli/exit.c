@@ -12,9 +12,8 @@ static const struct {
     const char *code;
     int status;
 } by_code[] = {
-    {"conflict", SPK_EXIT_CONFLICT},
-    {"already_exists", SPK_EXIT_CONFLICT},
-    {"not_found", SPK_EXIT_NOT_FOUND},
+    {"conflict", SPK_EXIT_CONFLICT},        {"already_exists", SPK_EXIT_CONFLICT},
+    {"breaking_change", SPK_EXIT_BREAKING}, {"not_found", SPK_EXIT_NOT_FOUND},
     {"unavailable", SPK_EXIT_UNAVAILABLE},
 };
 
@@ -28,6 +27,7 @@ static const struct {
     {502, 504, SPK_EXIT_UNAVAILABLE},
 };
 
+/* A code missing here would map to 0 (success): test_cli_exit checks every code has a row. */
 static const int by_errcode[] = {
     [SPK_OK] = SPK_EXIT_OK,
     [SPK_E_INVALID] = SPK_EXIT_ERROR,
@@ -35,11 +35,14 @@ static const int by_errcode[] = {
     [SPK_E_METHOD] = SPK_EXIT_ERROR,
     [SPK_E_EXISTS] = SPK_EXIT_CONFLICT,
     [SPK_E_CONFLICT] = SPK_EXIT_CONFLICT,
+    [SPK_E_BREAKING] = SPK_EXIT_BREAKING,
     [SPK_E_TOO_LARGE] = SPK_EXIT_ERROR,
     [SPK_E_INVALID_SCHEMA] = SPK_EXIT_ERROR,
     [SPK_E_UNAVAILABLE] = SPK_EXIT_UNAVAILABLE,
     [SPK_E_INTERNAL] = SPK_EXIT_ERROR,
 };
+_Static_assert(sizeof(by_errcode) / sizeof(by_errcode[0]) == SPK_E_INTERNAL + 1,
+               "by_errcode needs a row for every enum spk_errcode");
 
 int spk_cli_exit_for_status(long status, const char *code)
 {

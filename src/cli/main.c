@@ -34,6 +34,20 @@ static const struct spk_cli_command commands[] = {
      "Runs the registry's push checks (protoc against the files, the declared dependencies and\n"
      "the well-known types) without storing anything. Diagnostics print as file:line:column.",
      spk_cli_cmd_validate},
+    {"breaking", "Check that a directory of .proto files breaks no compatibility rule",
+     "breaking --module NAME [--dir DIR] [--against VERSION] [--version VERSION] "
+     "[--dep MODULE@VERSION]... [--use RULE]... [--except RULE]...",
+     "Sends the files a push would send, as a candidate, and compares them with the module's\n"
+     "latest version, or with --against, or with what a push of --version would be compared with\n"
+     "under the module's SemVer policy. The rules are the module's policy; --use and --except\n"
+     "replace its categories and its exceptions for this check. Nothing is stored. Violations\n"
+     "print on stdout as file:line:column: RULE message (buf's format); a breaking change exits 6.",
+     spk_cli_cmd_breaking},
+    {"diff", "Show what changed between two versions of a module", "diff MODULE@FROM MODULE@TO",
+     "Lists every added, removed and changed element (files, messages, fields, enums, services,\n"
+     "options, ...) and which of the FILE, PACKAGE, WIRE_JSON and WIRE categories the changes\n"
+     "break. A version may be \"latest\".",
+     spk_cli_cmd_diff},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -59,6 +73,7 @@ static void print_help(FILE *out)
           "     module (or two contents of one path) in a dependency graph\n"
           "  4  not found: module, version or file\n"
           "  5  registry unavailable: unreachable, or 429/502/503/504 after retries\n"
+          "  6  breaking change: the files break the module's compatibility rules\n"
           "\nRun 'spoke <command> --help' for a command's options; 'man spoke' for more.\n",
           out);
 }

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "spoke/buf.h"
 #include "spoke/cli.h"
@@ -58,6 +59,28 @@ void spk_cli_print_json(const json_t *j)
     json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
     fputc('\n', stdout);
     fflush(stdout);
+}
+
+void spk_cli_print_diagnostics(const json_t *body)
+{
+    size_t i;
+    json_t *d;
+    fflush(stdout);
+    json_array_foreach(json_object_get(body, "details"), i, d)
+    {
+        const char *file = spk_cli_jstr(d, "file"), *msg = spk_cli_jstr(d, "message");
+        char *f = spk_cli_printable(file, strlen(file)), *m = spk_cli_printable(msg, strlen(msg));
+        long long line = json_integer_value(json_object_get(d, "line"));
+        long long col = json_integer_value(json_object_get(d, "column"));
+        if (line > 0 && col > 0)
+            fprintf(stderr, "%s:%lld:%lld: %s\n", f[0] ? f : "-", line, col, m);
+        else if (line > 0)
+            fprintf(stderr, "%s:%lld: %s\n", f[0] ? f : "-", line, m);
+        else
+            fprintf(stderr, "%s: %s\n", f[0] ? f : "-", m);
+        free(f);
+        free(m);
+    }
 }
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 when s does not start one. */

@@ -1,6 +1,7 @@
 /* `spoke push`: a directory of .proto files becomes a module version. The module is created when
  * the registry says it is missing; an identical re-push succeeds (the registry answers 200), a
- * different one exits 3 with the registry's message. The push is retried like a GET: the
+ * different one exits 3 with the registry's message, and one that breaks the module's
+ * compatibility policy exits 6 with its violations. The push is retried like a GET: the
  * registry settles repeats by digest. Rules the registry enforces (names, versions, paths,
  * limits) are left to it, so its message is what the user sees. */
 #include <stdlib.h>
@@ -107,6 +108,29 @@ static int update_description(struct spk_cli *cli, const char *mpath, const char
     return rc;
 }
 
+/* A refused push. A schema error prints its diagnostics as `spoke validate` does; one that breaks
+ * the module's compatibility policy (409 breaking_change, exit 6) lists its violations first, on
+ * stderr like the rest of the error; with --json the error object goes to stdout too, as `spoke
+ * validate` does with its diagnostics. */
+static int report_refusal(const struct spk_cli *cli, const struct spk_cli_response *r)
+{
+    char code[64];
+    spk_cli_response_code(r, code, sizeof(code));
+    if (r->status == 409 && strcmp(code, "breaking_change") == 0) {
+        json_t *err = spk_cli_response_json(r);
+        fflush(stdout);
+        spk_cli_violations_print(stderr, json_object_get(err, "details"));
+        if (cli->json && err)
+            spk_cli_print_json(err);
+        json_decref(err);
+    } else if (r->status == 422) {
+        json_t *err = spk_cli_response_json(r);
+        spk_cli_print_diagnostics(err);
+        json_decref(err);
+    }
+    return spk_cli_report_response(cli, r);
+}
+
 static void print_result(const struct spk_cli *cli, json_t *version, const char *status,
                          int module_created)
 {
@@ -165,12 +189,8 @@ int spk_cli_cmd_push(struct spk_cli *cli, const struct spk_cli_command *self, in
         goto out;
 
     body = json_pack("{s:s, s:O}", "version", version, "files", files);
-    if (deps.n) {
-        json_t *jd = json_array();
-        for (size_t i = 0; i < deps.n; i++)
-            json_array_append_new(jd, json_string(deps.v[i]));
-        json_object_set_new(body, "dependencies", jd);
-    }
+    if (deps.n)
+        json_object_set_new(body, "dependencies", spk_cli_strlist_json(&deps));
     json_t *src = source_json(dir);
     if (src)
         json_object_set_new(body, "source_info", src);
@@ -205,7 +225,7 @@ int spk_cli_cmd_push(struct spk_cli *cli, const struct spk_cli_command *self, in
     }
     if (rc != SPK_EXIT_OK) {
         if (r.status != 0) /* 0: a transport error, already reported */
-            rc = spk_cli_report_response(cli, &r);
+            rc = report_refusal(cli, &r);
         goto out;
     }
     if (description && !module_created) {

@@ -17,6 +17,32 @@ const char *spk_cli_jstr(const json_t *obj, const char *key)
     return json_is_string(v) ? json_string_value(v) : "";
 }
 
+int spk_cli_route_missing(const struct spk_cli_response *r)
+{
+    if (r->status == 405)
+        return 1;
+    if (r->status != 404)
+        return 0;
+    /* The router's own answer (src/http/server.c), or a body that is not the registry's at all. */
+    json_t *j = spk_cli_response_json(r);
+    int missing = !j || strcmp(spk_cli_jstr(j, "error"), "no such endpoint") == 0;
+    json_decref(j);
+    return missing;
+}
+
+int spk_cli_fail_route_missing(const struct spk_cli *cli, const char *what, const char *method,
+                               const char *route, const struct spk_cli_response *r)
+{
+    char *url = spk_cli_url_redact(cli->registry);
+    int rc =
+        spk_cli_fail(cli, SPK_EXIT_ERROR,
+                     "the registry at %s does not offer %s (%s %s answered HTTP %ld); it needs "
+                     "a newer spoke-server",
+                     url, what, method, route, r->status);
+    free(url);
+    return rc;
+}
+
 int spk_cli_report_response(const struct spk_cli *cli, const struct spk_cli_response *r)
 {
     char code[64];

@@ -1,46 +1,13 @@
 /* `spoke validate`: the registry compiles a directory's .proto files (with the declared
  * dependencies) without storing anything: POST /validate. Diagnostics print as
  * "file:line:column: message" on stderr, the form editors and CI log viewers link. A registry
- * that predates the route answers 404 "no such endpoint"; that gets a message of its own. */
+ * that predates the route answers 404 "no such endpoint"; that gets a message of its own. The
+ * walk, the diagnostics and that test are shared with `spoke push` and `spoke breaking`. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "spoke/cli.h"
 #include "spoke/banned.h"
-
-static void print_diagnostics(const json_t *body)
-{
-    size_t i;
-    json_t *d;
-    json_array_foreach(json_object_get(body, "details"), i, d)
-    {
-        const char *file = spk_cli_jstr(d, "file"), *msg = spk_cli_jstr(d, "message");
-        char *f = spk_cli_printable(file, strlen(file)), *m = spk_cli_printable(msg, strlen(msg));
-        long long line = json_integer_value(json_object_get(d, "line"));
-        long long col = json_integer_value(json_object_get(d, "column"));
-        if (line > 0 && col > 0)
-            fprintf(stderr, "%s:%lld:%lld: %s\n", f[0] ? f : "-", line, col, m);
-        else if (line > 0)
-            fprintf(stderr, "%s:%lld: %s\n", f[0] ? f : "-", line, m);
-        else
-            fprintf(stderr, "%s: %s\n", f[0] ? f : "-", m);
-        free(f);
-        free(m);
-    }
-}
-
-/* The router's answer for a path it has no route for (src/http/server.c). */
-static int route_missing(const struct spk_cli_response *r)
-{
-    if (r->status == 405)
-        return 1;
-    if (r->status != 404)
-        return 0;
-    json_t *j = spk_cli_response_json(r);
-    int missing = !j || strcmp(spk_cli_jstr(j, "error"), "no such endpoint") == 0;
-    json_decref(j);
-    return missing;
-}
 
 int spk_cli_cmd_validate(struct spk_cli *cli, const struct spk_cli_command *self, int argc,
                          char **argv)
@@ -64,12 +31,8 @@ int spk_cli_cmd_validate(struct spk_cli *cli, const struct spk_cli_command *self
     if (rc != SPK_EXIT_OK)
         goto out;
     body = json_pack("{s:O}", "files", files);
-    if (deps.n) {
-        json_t *jd = json_array();
-        for (size_t i = 0; i < deps.n; i++)
-            json_array_append_new(jd, json_string(deps.v[i]));
-        json_object_set_new(body, "dependencies", jd);
-    }
+    if (deps.n)
+        json_object_set_new(body, "dependencies", spk_cli_strlist_json(&deps));
     rc = spk_cli_call(cli, "POST", "/validate", body, SPK_CLI_HTTP_RETRY | SPK_CLI_CALL_NO_REPORT,
                       "validating", &r, &result);
     if (rc == SPK_EXIT_OK) {
@@ -82,18 +45,13 @@ int spk_cli_cmd_validate(struct spk_cli *cli, const struct spk_cli_command *self
     }
     if (r.status == 0) /* a transport error, already reported */
         goto out;
-    if (route_missing(&r)) {
-        char *url = spk_cli_url_redact(cli->registry);
-        rc = spk_cli_fail(cli, SPK_EXIT_ERROR,
-                          "the registry at %s does not offer validation (POST /validate answered "
-                          "HTTP %ld); it needs a newer spoke-server",
-                          url, r.status);
-        free(url);
+    if (spk_cli_route_missing(&r)) {
+        rc = spk_cli_fail_route_missing(cli, "validation", "POST", "/validate", &r);
         goto out;
     }
     json_t *err = spk_cli_response_json(&r);
     if (r.status == 422)
-        print_diagnostics(err);
+        spk_cli_print_diagnostics(err);
     if (cli->json && err)
         spk_cli_print_json(err);
     json_decref(err);

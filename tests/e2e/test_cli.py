@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """End-to-end tests of the `spoke` CLI against the real local stack (Postgres primary + replica,
 three spoke-server instances, NGINX): push/pull round trips, exit statuses, recursive pulls,
-source information, --json output, and the failure modes a CI job meets.
+source information, --json output, breaking-change checks (buf-style lines, exit 6, pushes the
+registry refuses) and diffs, and the failure modes a CI job meets.
 
 One stack (SPOKE_MAX_FILES=600, so a 500-file push fits) serves the whole file; every test uses
 its own module names. The CLI runs with a scrubbed environment: no SPOKE_*, GITHUB_* or CI_*
@@ -9,6 +10,7 @@ variables leak in from the machine running the tests.
 """
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -267,6 +269,152 @@ def test_validate():
     assert get_json("/modules?prefix=val")[1] == []
 
 
+# ---- breaking changes and diffs -----------------------------------------------------------------
+
+PAY_PATH = "acme/pay/v1/payment.proto"
+PAY_V1 = """syntax = "proto3";
+package acme.pay.v1;
+
+message Payment {
+  string id = 1;
+  int32 amount = 2;
+  string currency = 3;
+}
+"""
+# Field 2 retyped, field 3 deleted without reserving it.
+PAY_BROKEN = """syntax = "proto3";
+package acme.pay.v1;
+
+message Payment {
+  string id = 1;
+  int64 amount = 2;
+}
+"""
+PAY_V1_1 = PAY_V1.replace("  string currency = 3;\n", "  string currency = 3;\n  string note = 4;\n")
+BUF_LINE = re.compile(r"^[^:\s]+\.proto(:\d+(:\d+)?)?: [A-Z0-9_]+ \S.*$")
+
+
+def pay_dir(content):
+    d = tmpdir()
+    write_tree(d, {PAY_PATH: content, "README.md": "not sent"})
+    return d
+
+
+def rules_of(violations):
+    return sorted({v["rule"] for v in violations})
+
+
+def test_breaking_exits_6_with_buf_lines():
+    m = "rt.brk"
+    assert spoke("push", "-m", m, "--version", "1.0.0", "-d", pay_dir(PAY_V1)).rc == 0
+    broken = pay_dir(PAY_BROKEN)
+    r = spoke("breaking", "-m", m, "-d", broken)
+    assert r.rc == 6, r
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and all(BUF_LINE.match(ln) for ln in lines), r
+    assert any(ln.startswith(f"{PAY_PATH}:6:3: FIELD_SAME_TYPE ") and "amount" in ln
+               for ln in lines), r
+    assert any(re.match(rf"{re.escape(PAY_PATH)}:4:\d+: FIELD_NO_DELETE ", ln) for ln in lines), r
+    assert f"spoke breaking: 2 breaking changes against {m}@1.0.0" in r.stderr, r
+
+    # --json: the registry's answer, same verdict.
+    r = spoke("breaking", "-m", m, "-d", broken, "--json")
+    assert r.rc == 6, r
+    j = r.json()
+    assert j["compatible"] is False and j["against"] == ["1.0.0"], j
+    assert rules_of(j["violations"]) == ["FIELD_NO_DELETE", "FIELD_SAME_TYPE"], j
+
+    # Compatible: nothing on stdout, exit 0.
+    r = spoke("breaking", "-m", m, "-d", pay_dir(PAY_V1_1))
+    assert r.rc == 0 and r.stdout == "", r
+    assert f"no breaking changes against {m}@1.0.0" in r.stderr, r
+    r = spoke("breaking", "-m", m, "-d", pay_dir(PAY_V1_1), "--json")
+    assert r.rc == 0 and r.json()["compatible"] is True and r.json()["violations"] == [], r
+
+    # Nothing was stored by any of it.
+    assert get_json(f"/modules/{m}")[1]["version_count"] == 1
+
+
+def test_breaking_against_version_and_rules():
+    m = "rt.brk-against"
+    assert spoke("push", "-m", m, "--version", "1.0.0", "-d", pay_dir(PAY_V1)).rc == 0
+    assert spoke("push", "-m", m, "--version", "1.1.0", "-d", pay_dir(PAY_V1_1)).rc == 0
+    v1 = pay_dir(PAY_V1)
+    # Against the latest (1.1.0), V1 lacks field 4; against 1.0.0 it is the same.
+    r = spoke("breaking", "-m", m, "-d", v1)
+    assert r.rc == 6 and "FIELD_NO_DELETE" in r.stdout and f"{m}@1.1.0" in r.stderr, r
+    r = spoke("breaking", "-m", m, "-d", v1, "--against", "1.0.0")
+    assert r.rc == 0 and f"no breaking changes against {m}@1.0.0" in r.stderr, r
+    # As a new major (the module's SemVer policy): nothing to compare with.
+    broken = pay_dir(PAY_BROKEN)
+    r = spoke("breaking", "-m", m, "-d", broken, "--version", "2.0.0")
+    assert r.rc == 0 and f"nothing in {m} to compare with" in r.stderr, r
+    r = spoke("breaking", "-m", m, "-d", broken, "--version", "1.2.0", "--json")
+    assert r.rc == 6 and r.json()["against"] == ["1.1.0"], r
+    # The rules for this check only.
+    r = spoke("breaking", "-m", m, "-d", broken, "--except", "FIELD_SAME_TYPE", "--except",
+              "FIELD_NO_DELETE")
+    assert r.rc == 0, r
+    r = spoke("breaking", "-m", m, "-d", broken, "--use", "WIRE", "--json")
+    assert r.rc == 6, r
+    assert rules_of(r.json()["violations"]) == ["FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED"], r
+    assert get_json(f"/modules/{m}")[1]["version_count"] == 2
+
+
+def test_breaking_errors():
+    cand = pay_dir(PAY_V1)
+    r = spoke("breaking", "-m", "rt.brk-none", "-d", cand)
+    assert r.rc == 4 and "not found" in r.stderr and r.stdout == "", r
+    m = "rt.brk-err"
+    assert spoke("push", "-m", m, "--version", "1.0.0", "-d", cand).rc == 0
+    r = spoke("breaking", "-m", m, "-d", cand, "--against", "9.9.9")
+    assert r.rc == 4 and "not found" in r.stderr, r
+    bad = pay_dir('syntax = "proto3";\nmessage X { int32 a = 1 }\n')
+    r = spoke("breaking", "-m", m, "-d", bad)
+    assert r.rc == 1 and f"{PAY_PATH}:2:" in r.stderr and "HTTP 422" in r.stderr, r
+    r = spoke("breaking", "-m", m, "-d", cand, "--use", "NO_SUCH_RULE")
+    assert r.rc == 1 and "NO_SUCH_RULE" in r.stderr, r
+
+
+def test_push_refused_for_breaking_changes_exits_6():
+    m = "rt.brk-push"
+    assert spoke("push", "-m", m, "--version", "1.0.0", "-d", pay_dir(PAY_V1)).rc == 0
+    r = spoke("push", "-m", m, "--version", "1.1.0", "-d", pay_dir(PAY_BROKEN))
+    assert r.rc == 6, r
+    assert r.stdout == "", r
+    lines = r.stderr.splitlines()
+    assert any(ln.startswith(f"{PAY_PATH}:6:3: FIELD_SAME_TYPE ") for ln in lines), r
+    assert any(re.match(rf"{re.escape(PAY_PATH)}:4:\d+: FIELD_NO_DELETE ", ln) for ln in lines), r
+    assert "HTTP 409 breaking_change" in lines[-1], r
+    assert get_json(f"/modules/{m}/versions/1.1.0")[0] == 404
+    r = spoke("push", "-m", m, "--version", "1.1.0", "-d", pay_dir(PAY_BROKEN), "--json")
+    assert r.rc == 6 and r.json()["code"] == "breaking_change", r
+    assert rules_of(r.json()["details"]) == ["FIELD_NO_DELETE", "FIELD_SAME_TYPE"], r
+    # A new major may break; a digest conflict stays exit 3.
+    assert spoke("push", "-m", m, "--version", "2.0.0", "-d", pay_dir(PAY_BROKEN)).rc == 0
+    r = spoke("push", "-m", m, "--version", "1.0.0", "-d", pay_dir(PAY_V1 + "// changed\n"))
+    assert r.rc == 3 and "HTTP 409 conflict" in r.stderr, r
+
+
+def test_diff_prints():
+    m = "rt.diff"
+    assert spoke("push", "-m", m, "--version", "1.0.0", "-d", pay_dir(PAY_V1)).rc == 0
+    assert spoke("push", "-m", m, "--version", "2.0.0", "-d", pay_dir(PAY_BROKEN)).rc == 0
+    r = spoke("diff", f"{m}@1.0.0", f"{m}@2.0.0")
+    assert r.rc == 0, r
+    assert "acme.pay.v1.Payment.currency" in r.stdout, r
+    assert "FIELD_SAME_TYPE" in r.stdout and "WIRE: breaking" in r.stdout, r
+    r = spoke("diff", f"{m}@1.0.0", f"{m}@latest", "--json")
+    assert r.rc == 0, r
+    j = r.json()
+    assert (j["module"], j["from"], j["to"]) == (m, "1.0.0", "2.0.0"), j
+    assert ("removed", "field", "acme.pay.v1.Payment.currency") in {
+        (c["kind"], c["element"], c["name"]) for c in j["changes"]}, j
+    assert set(j["violations"]) == {"FILE", "PACKAGE", "WIRE_JSON", "WIRE"}, j
+    r = spoke("diff", f"{m}@1.0.0", f"{m}@3.0.0")
+    assert r.rc == 4 and r.stdout == "", r
+
+
 # ---- exit statuses -----------------------------------------------------------------------------
 
 
@@ -298,6 +446,11 @@ def test_bad_flags_exit_2():
         ["list", "--retries", "many"],
         ["list", "--registry", "ftp://example.com"],
         ["list", "--json=yes"],
+        ["breaking"],                                    # --module missing
+        ["breaking", "-m", "m", "stray"],
+        ["diff", "m@1.0.0"],
+        ["diff", "m@1.0.0", "n@1.1.0"],                  # two modules
+        ["diff", "m", "1.0.0", "1.1.0"],
         ["frobnicate"],
         [],
     ]
@@ -310,10 +463,13 @@ def test_bad_flags_exit_2():
         r = spoke(*args)
         assert r.rc == 0 and r.stdout, (args, r)
     r = spoke("--help")
-    for line in ("0  success", "2  usage", "3  conflict", "4  not found", "5  registry unavailable"):
+    for line in ("0  success", "2  usage", "3  conflict", "4  not found", "5  registry unavailable",
+                 "6  breaking change"):
         assert line in r.stdout, r
     r = spoke("push", "--help")
     assert "--module NAME" in r.stdout and "--dep MODULE@VERSION" in r.stdout, r
+    r = spoke("breaking", "--help")
+    assert r.rc == 0 and "--against VERSION" in r.stdout and "--except RULE" in r.stdout, r
 
 
 def test_unreachable_registry_exits_5_in_bounded_time():

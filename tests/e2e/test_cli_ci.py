@@ -7,7 +7,8 @@ would: the Action's inputs and step outputs are substituted into each step's env
 no expressions), and its steps run with bash in a checkout with the GITHUB_* variables a runner
 sets; the template's jobs are selected by their rules for a given pipeline, extended, given their
 variables, and their before_script + script run in a checkout with the CI_* variables. Both run the
-same deployments/ci/spoke-ci.sh, which is thereby tested in validate and push modes.
+same deployments/ci/spoke-ci.sh, which is thereby tested in validate (with its breaking-change
+check), breaking and push modes.
 """
 import json
 import os
@@ -348,9 +349,13 @@ def test_files_parse_and_keep_their_shape():
     p = subprocess.run(["bash", os.path.join(CI_DIR, "spoke-ci.sh"), "--help"],
                        capture_output=True, text=True)
     assert p.returncode == 0 and "validate" in p.stdout and "SPOKE_MODULE" in p.stdout, p
+    assert "breaking" in p.stdout and "SPOKE_AGAINST" in p.stdout, p
     p = subprocess.run(["bash", os.path.join(CI_DIR, "spoke-ci.sh"), "deploy"],
                        capture_output=True, text=True, env=base_env({"SPOKE_BIN": SPOKE}))
     assert p.returncode == 2, p
+    p = subprocess.run(["bash", os.path.join(CI_DIR, "spoke-ci.sh"), "breaking"],
+                       capture_output=True, text=True, env=base_env({"SPOKE_BIN": SPOKE}))
+    assert p.returncode == 2 and "SPOKE_MODULE is not set" in p.stderr, p
 
 
 # ---- tests: GitHub ------------------------------------------------------------------------------
@@ -362,6 +367,8 @@ def test_github_pull_request_validates_and_stores_nothing():
     rc, log, _, _ = run_action(action_inputs("ci.gh-pr"), env, ws)
     assert rc == 0, log
     assert "mode auto: validate" in log and "valid: 2 files compile" in log, log
+    # A module's first version cannot break anything: the check says so and passes.
+    assert "ci.gh-pr is not in the registry yet: no breaking-change check" in log, log
     assert request(STACK.lb_url, "GET", "/modules/ci.gh-pr").status == 404
 
     ws, sha = checkout(BROKEN, "https://github.com/acme/protos")
@@ -431,6 +438,59 @@ def test_github_tag_prefix_dependencies_and_env_only_source():
                                 "commit_sha": sha, "branch": "billing/v0.3.0"}, v
 
 
+BROKEN_USER = proto("acme.v1", "User").replace("string name = 1", "int64 name = 1")
+GROWN_USER = proto("acme.v1", "User", "string email = 2; ")
+
+
+def test_github_pull_requests_check_breaking_changes():
+    m = "ci.gh-brk"
+    ws, sha = checkout(GOOD, "https://github.com/acme/protos", tag="v1.0.0")
+    rc, log, _, _ = run_action(action_inputs(m), github_env(ws, "push", "refs/tags/v1.0.0", sha),
+                               ws)
+    assert rc == 0, log
+
+    # A pull request that retypes a field: validation passes, the breaking check fails the step
+    # with exit 6, a buf-style line, an annotation on the file's line and a summary entry.
+    ws, sha = checkout({**GOOD, "proto/acme/v1/user.proto": BROKEN_USER},
+                       "https://github.com/acme/protos")
+    env = github_env(ws, "pull_request", "refs/pull/10/merge", sha)
+    rc, log, _, _ = run_action(action_inputs(m), env, ws)
+    assert rc == 6, log
+    assert "valid: 2 files compile" in log, log
+    assert re.search(r"^acme/v1/user\.proto:3:\d+: FIELD_SAME_TYPE \S", log, re.M), log
+    assert re.search(r"^::error file=proto/acme/v1/user\.proto,line=3,col=\d+,"
+                     r"title=FIELD_SAME_TYPE::FIELD_SAME_TYPE \S", log, re.M), log
+    assert f"1 breaking change against {m}@1.0.0" in log, log
+    summary = open(env["GITHUB_STEP_SUMMARY"]).read()
+    assert f"Breaking changes in `{m}`" in summary and "FIELD_SAME_TYPE" in summary, summary
+
+    # Turned off: validation only.
+    rc, log, _, _ = run_action(action_inputs(m, breaking="false"), env, ws)
+    assert rc == 0 and "no breaking-change check" in log, log
+    # The breaking mode alone, against a named version.
+    rc, log, _, _ = run_action(action_inputs(m, mode="breaking", against="1.0.0"), env, ws)
+    assert rc == 6 and "valid:" not in log and f"against {m}@1.0.0" in log, log
+    # Compatible: a field added.
+    ws, sha = checkout({**GOOD, "proto/acme/v1/user.proto": GROWN_USER},
+                       "https://github.com/acme/protos")
+    env = github_env(ws, "pull_request", "refs/pull/11/merge", sha)
+    rc, log, _, _ = run_action(action_inputs(m), env, ws)
+    assert rc == 0 and f"no breaking changes against {m}@1.0.0" in log, log
+    assert "::error" not in log, log
+    # Nothing was stored by the checks.
+    assert version_of(m, "1.0.0")[0] == 200
+    assert request(STACK.lb_url, "GET", f"/modules/{m}").json()["version_count"] == 1
+
+    # A tag with the breaking change: the registry refuses the push, exit 6, the violations shown.
+    ws, sha = checkout({**GOOD, "proto/acme/v1/user.proto": BROKEN_USER},
+                       "https://github.com/acme/protos", tag="v1.1.0")
+    rc, log, _, _ = run_action(action_inputs(m), github_env(ws, "push", "refs/tags/v1.1.0", sha),
+                               ws)
+    assert rc == 6, log
+    assert re.search(r"^acme/v1/user\.proto:3:\d+: FIELD_SAME_TYPE \S", log, re.M), log
+    assert version_of(m, "1.1.0")[0] == 404
+
+
 def test_github_finds_spoke_on_path():
     bindir = tmpdir("spoke-bin-")
     os.symlink(SPOKE, os.path.join(bindir, "spoke"))
@@ -468,12 +528,38 @@ def test_gitlab_merge_request_validates():
     jobs = gitlab_jobs(env)
     rc, log = run_job(jobs["spoke-validate"], env, proj)
     assert rc == 0 and "valid: 2 files compile" in log, log
+    assert "ci.gl-mr is not in the registry yet: no breaking-change check" in log, log
     assert request(STACK.lb_url, "GET", "/modules/ci.gl-mr").status == 404
 
     proj, sha = checkout(BROKEN, "https://gitlab.example.com/acme/protos.git")
     env = gitlab_env(proj, sha, "merge_request_event", **pipeline_vars("ci.gl-mr"))
     rc, log = run_job(gitlab_jobs(env)["spoke-validate"], env, proj)
     assert rc == 1 and "acme/v1/user.proto:2:" in log, log
+
+
+def test_gitlab_merge_request_checks_breaking_changes():
+    m = "ci.gl-brk"
+    proj, sha = checkout(GOOD, "https://gitlab.example.com/acme/protos.git", tag="v1.0.0")
+    env = gitlab_env(proj, sha, "push", tag="v1.0.0", **pipeline_vars(m))
+    rc, log = run_job(gitlab_jobs(env)["spoke-push"], env, proj)
+    assert rc == 0, log
+
+    proj, sha = checkout({**GOOD, "proto/acme/v1/user.proto": BROKEN_USER},
+                         "https://gitlab.example.com/acme/protos.git")
+    env = gitlab_env(proj, sha, "merge_request_event", **pipeline_vars(m))
+    rc, log = run_job(gitlab_jobs(env)["spoke-validate"], env, proj)
+    assert rc == 6, log
+    assert re.search(r"^acme/v1/user\.proto:3:\d+: FIELD_SAME_TYPE \S", log, re.M), log
+    assert "::error" not in log, log  # annotations are GitHub's
+    env = gitlab_env(proj, sha, "merge_request_event", SPOKE_BREAKING="false", **pipeline_vars(m))
+    rc, log = run_job(gitlab_jobs(env)["spoke-validate"], env, proj)
+    assert rc == 0, log
+
+    proj, sha = checkout({**GOOD, "proto/acme/v1/user.proto": GROWN_USER},
+                         "https://gitlab.example.com/acme/protos.git")
+    env = gitlab_env(proj, sha, "merge_request_event", **pipeline_vars(m))
+    rc, log = run_job(gitlab_jobs(env)["spoke-validate"], env, proj)
+    assert rc == 0 and f"no breaking changes against {m}@1.0.0" in log, log
 
 
 def test_gitlab_tag_pushes_without_leaking_the_clone_token():

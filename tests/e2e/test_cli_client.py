@@ -466,6 +466,205 @@ def test_validate_on_a_registry_without_the_route():
         assert json.loads(f.requests[0]["body"])["dependencies"] == ["dep@1.0.0"]
 
 
+# ---- breaking changes and diffs -----------------------------------------------------------------
+
+VIOLATIONS = [
+    {"rule": "FIELD_SAME_TYPE", "categories": ["FILE", "PACKAGE"], "file": "acme/v1/pay.proto",
+     "line": 12, "column": 3,
+     "message": 'field 3 "amount" on message "acme.v1.Payment" changed type from "int32" to '
+                '"int64"', "old": "int32", "new": "int64", "against": "1.0.0"},
+    {"rule": "FILE_NO_DELETE", "categories": ["FILE"], "file": "acme/v1/old.proto", "line": 0,
+     "column": 0, "message": 'previously present file "acme/v1/old.proto" was deleted',
+     "old": None, "new": None, "against": "1.0.0"},
+    {"rule": "PACKAGE_NO_DELETE", "categories": ["PACKAGE"], "file": "", "line": 0, "column": 0,
+     "message": 'previously present package "acme.v0" was deleted\x1b[2J', "old": None,
+     "new": None, "against": "1.0.0"},
+]
+VIOLATION_LINES = [
+    'acme/v1/pay.proto:12:3: FIELD_SAME_TYPE field 3 "amount" on message "acme.v1.Payment" '
+    'changed type from "int32" to "int64"',
+    'acme/v1/old.proto: FILE_NO_DELETE previously present file "acme/v1/old.proto" was deleted',
+    '<input>: PACKAGE_NO_DELETE previously present package "acme.v0" was deleted\\x1b[2J',
+]
+POLICY = {"breaking": {"use": ["FILE"], "except": ["FIELD_NO_DELETE"], "ignore": ["vendor/"]},
+          "semver": True}
+
+
+def compat_registry(verdict, calls=None):
+    """Serves GET /modules/acme/policy and answers POST /modules/acme/compatibility with verdict
+    (status, body)."""
+    def answer(req):
+        if calls is not None:
+            calls.append(req)
+        if req["method"] == "GET" and req["path"] == "/modules/acme/policy":
+            return 200, {}, POLICY
+        if req["method"] == "POST" and req["path"] == "/modules/acme/compatibility":
+            return verdict[0], {}, verdict[1]
+        return error(404, "not_found", "no such endpoint")
+    return answer
+
+
+def proto_dir():
+    src = tmpdir()
+    os.makedirs(os.path.join(src, "acme", "v1"))
+    with open(os.path.join(src, "acme", "v1", "pay.proto"), "w") as fh:
+        fh.write('syntax = "proto3";\n')
+    with open(os.path.join(src, "notes.txt"), "w") as fh:
+        fh.write("not sent\n")
+    return src
+
+
+def test_breaking_prints_buf_lines_and_exits_6():
+    src = proto_dir()
+    verdict = (409, {"compatible": False, "rules": "policy", "against": ["1.0.0"],
+                     "violations": VIOLATIONS})
+    with Fake(compat_registry(verdict)) as f:
+        r = spoke(f.url, "breaking", "-m", "acme", "-d", src)
+        assert r.rc == 6, r
+        assert r.stdout.splitlines() == VIOLATION_LINES, r
+        assert "spoke breaking: 3 breaking changes against acme@1.0.0" in r.stderr, r
+        # The candidate is what a push would send; nothing else is asked for.
+        assert f.paths() == ["/modules/acme/compatibility"], f.paths()
+        body = json.loads(f.requests[0]["body"])
+        assert body == {"files": [{"path": "acme/v1/pay.proto", "content": 'syntax = "proto3";\n'}]}
+
+        r = spoke(f.url, "breaking", "-m", "acme", "-d", src, "--json")
+        assert r.rc == 6 and json.loads(r.out) == verdict[1], r
+        r = spoke(f.url, "breaking", "-m", "acme", "-d", src, "-q")
+        assert r.rc == 6 and len(r.stdout.splitlines()) == 3, r
+
+    # Compared with two versions (a back-ported patch): each line names its version.
+    two = [dict(VIOLATIONS[0]), dict(VIOLATIONS[0], against="1.2.0")]
+    with Fake(compat_registry((409, {"compatible": False, "against": ["1.0.0", "1.2.0"],
+                                     "violations": two}))) as f:
+        r = spoke(f.url, "breaking", "-m", "acme", "-d", src, "--version", "1.1.1")
+        assert r.rc == 6, r
+        assert [ln.rsplit(" ", 2)[1:] for ln in r.stdout.splitlines()] == [
+            ["(against", "1.0.0)"], ["(against", "1.2.0)"]], r
+        assert "2 breaking changes against acme@1.0.0, acme@1.2.0" in r.stderr, r
+
+
+def test_breaking_options_reach_the_request():
+    src = proto_dir()
+    calls = []
+    ok = (200, {"compatible": True, "rules": "request", "against": ["1.0.0"], "violations": []})
+    with Fake(compat_registry(ok, calls)) as f:
+        r = spoke(f.url, "breaking", "--module", "acme", "--dir", src, "--against", "1.0.0",
+                  "--version", "1.1.0", "--dep", "money@2.0.0", "--dep", "geo@1.0.0",
+                  "--except", "FIELD_SAME_TYPE", "--except", "FILE_NO_DELETE")
+        assert r.rc == 0, r
+        assert r.stdout == "", r
+        assert "no breaking changes against acme@1.0.0" in r.stderr, r
+        assert [q["method"] + " " + q["path"] for q in calls] == [
+            "GET /modules/acme/policy", "POST /modules/acme/compatibility"]
+        body = json.loads(calls[1]["body"])
+        assert body["old_version"] == "1.0.0" and body["version"] == "1.1.0", body
+        assert body["dependencies"] == ["money@2.0.0", "geo@1.0.0"], body
+        # --except replaces the policy's exceptions; its categories and ignores stay.
+        assert body["breaking"] == {"use": ["FILE"], "except": ["FIELD_SAME_TYPE",
+                                                                "FILE_NO_DELETE"],
+                                    "ignore": ["vendor/"]}, body
+        calls.clear()
+        r = spoke(f.url, "breaking", "-m", "acme", "-d", src, "--use", "WIRE", "--use",
+                  "WIRE_JSON")
+        assert r.rc == 0, r
+        body = json.loads(calls[1]["body"])
+        assert body["breaking"] == {"use": ["WIRE", "WIRE_JSON"], "except": ["FIELD_NO_DELETE"],
+                                    "ignore": ["vendor/"]}, body
+        assert "old_version" not in body and "version" not in body, body
+        r = spoke(f.url, "breaking", "-m", "acme", "-d", src, "-q")
+        assert r.rc == 0 and r.out == b"" and r.err == b"", r
+
+    # Nothing to compare with (no versions yet, or a first major under SemVer).
+    with Fake(compat_registry((200, {"compatible": True, "against": [], "violations": []}))) as f:
+        r = spoke(f.url, "breaking", "-m", "acme", "-d", src)
+        assert r.rc == 0 and "nothing in acme to compare with" in r.stderr, r
+
+
+def test_breaking_errors():
+    src = proto_dir()
+    # An unknown module or version: the registry's message, exit 4.
+    with Fake(lambda req: error(404, "not_found", "module acme not found")) as f:
+        r = spoke(f.url, "breaking", "-m", "acme", "-d", src)
+        assert r.rc == 4 and "module acme not found (HTTP 404 not_found" in r.stderr, r
+        assert r.stdout == "", r
+        r = spoke(f.url, "breaking", "-m", "acme", "-d", src, "--except", "X")
+        assert r.rc == 4 and f.requests[-1]["path"] == "/modules/acme/policy", r
+    # A registry without the route.
+    with Fake(lambda req: error(404, "not_found", "no such endpoint")) as f:
+        r = spoke(f.url, "breaking", "-m", "acme", "-d", src)
+        assert r.rc == 1, r
+        assert "does not offer breaking-change checks (POST /modules/{name}/compatibility " \
+               "answered HTTP 404)" in r.stderr, r
+    # Files that do not compile: the diagnostics, as validate prints them.
+    bad = {"error": "schema does not compile", "code": "invalid_schema", "request_id": "r",
+           "details": [{"file": "acme/v1/pay.proto", "line": 2, "column": 1,
+                        "message": "Expected top-level statement"}]}
+    with Fake(lambda req: (422, {}, bad)) as f:
+        r = spoke(f.url, "breaking", "-m", "acme", "-d", src)
+        assert r.rc == 1, r
+        assert "acme/v1/pay.proto:2:1: Expected top-level statement" in r.stderr, r
+        r = spoke(f.url, "breaking", "-m", "acme", "-d", src, "--json")
+        assert r.rc == 1 and json.loads(r.out)["code"] == "invalid_schema", r
+    # Usage.
+    for args in (["breaking"], ["breaking", "-d", src], ["breaking", "-m", "acme", "extra"]):
+        r = spoke("http://127.0.0.1:9", *args)
+        assert r.rc == 2 and r.stdout == "", (args, r)
+
+
+def test_push_refused_for_breaking_changes_exits_6():
+    src = proto_dir()
+    refusal = {"error": "this push of module acme breaks 3 rules against version 1.0.0",
+               "code": "breaking_change", "request_id": "req-9", "details": VIOLATIONS}
+    with Fake(lambda req: (409, {}, refusal)) as f:
+        r = spoke(f.url, "push", "-m", "acme", "--version", "1.1.0", "-d", src)
+        assert r.rc == 6, r
+        assert r.stdout == "", r
+        lines = r.stderr.splitlines()
+        assert lines[:3] == VIOLATION_LINES, r
+        assert "breaks 3 rules against version 1.0.0 (HTTP 409 breaking_change" in lines[3], r
+        r = spoke(f.url, "push", "-m", "acme", "--version", "1.1.0", "-d", src, "--json")
+        assert r.rc == 6 and json.loads(r.out)["details"] == VIOLATIONS, r
+    # A digest conflict stays a conflict.
+    with Fake(lambda req: error(409, "conflict", "1.1.0 already exists with digest x")) as f:
+        r = spoke(f.url, "push", "-m", "acme", "--version", "1.1.0", "-d", src)
+        assert r.rc == 3 and "FIELD" not in r.stderr, r
+
+
+def test_diff():
+    text = ("acme 1.0.0 -> 1.1.0: 1 change\n- field acme.v1.Payment.currency (a.proto:5)\n"
+            "\nFILE: breaking\n  a.proto:4:1: FIELD_NO_DELETE gone\x1b[2J\n")
+    doc = {"module": "acme", "from": "1.0.0", "to": "1.1.0", "changes": [],
+           "violations": {"FILE": [], "PACKAGE": [], "WIRE_JSON": [], "WIRE": []}}
+
+    def answer(req):
+        if req["path"].startswith("/modules/acme/diff?"):
+            if "format=text" in req["path"]:
+                return 200, {"Content-Type": "text/plain; charset=utf-8"}, text
+            return 200, {}, doc
+        return error(404, "not_found", "version 9.9.9 of module acme not found")
+    with Fake(answer) as f:
+        r = spoke(f.url, "diff", "acme@1.0.0", "acme@1.1.0")
+        assert r.rc == 0, r
+        assert f.paths() == ["/modules/acme/diff?from=1.0.0&to=1.1.0&format=text"], f.paths()
+        assert r.stdout == text.replace("\x1b", "\\x1b"), r
+        r = spoke(f.url, "diff", "acme@1.0.0", "acme@latest", "--json")
+        assert r.rc == 0 and json.loads(r.out) == doc, r
+        assert f.paths()[-1] == "/modules/acme/diff?from=1.0.0&to=latest", f.paths()
+        r = spoke(f.url, "diff", "acme@1.0.0+build.1", "acme@1.1.0")
+        assert f.paths()[-1] == "/modules/acme/diff?from=1.0.0%2Bbuild.1&to=1.1.0&format=text"
+        r = spoke(f.url, "diff", "other@1.0.0", "other@9.9.9")
+        assert r.rc == 4 and "not found" in r.stderr and r.stdout == "", r
+    with Fake(lambda req: error(404, "not_found", "no such endpoint")) as f:
+        r = spoke(f.url, "diff", "acme@1.0.0", "acme@1.1.0")
+        assert r.rc == 1 and "does not offer diffs" in r.stderr, r
+    for args in (["diff"], ["diff", "acme@1.0.0"], ["diff", "acme", "1.0.0", "1.1.0"],
+                 ["diff", "acme@1.0.0", "other@1.1.0"], ["diff", "acme@", "acme@1.0.0"],
+                 ["diff", "@1.0.0", "acme@1.0.0"]):
+        r = spoke("http://127.0.0.1:9", *args)
+        assert r.rc == 2 and r.stdout == "", (args, r)
+
+
 # ---- progress -----------------------------------------------------------------------------------
 
 
@@ -530,7 +729,8 @@ def help_options():
 
 def test_docs_and_man_page_cover_every_command_and_option():
     options = help_options()
-    assert sorted(options) == ["list", "pull", "push", "show", "validate", "versions"], options
+    assert sorted(options) == ["breaking", "diff", "list", "pull", "push", "show", "validate",
+                               "versions"], options
     md = open(os.path.join(SOURCE_DIR, "docs", "cli.md"), encoding="utf-8").read()
     man = open(os.path.join(SOURCE_DIR, "docs", "spoke.1"), encoding="utf-8").read()
     man_text = man.replace("\\-", "-")
@@ -540,7 +740,7 @@ def test_docs_and_man_page_cover_every_command_and_option():
         for o in opts:
             assert f"--{o}" in md, (cmd, o)
             assert f"--{o}" in man_text, (cmd, o)
-    for status in range(6):
+    for status in range(7):
         assert f"| {status} |" in md, status
         assert f".B {status}\n" in man, status
 

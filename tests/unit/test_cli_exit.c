@@ -22,6 +22,7 @@ static void test_status_mapping(void)
         {409, "conflict", SPK_EXIT_CONFLICT},
         {409, "already_exists", SPK_EXIT_CONFLICT},
         {409, NULL, SPK_EXIT_CONFLICT},
+        {409, "breaking_change", SPK_EXIT_BREAKING}, /* a refused push: not a conflict */
         {413, "too_large", SPK_EXIT_ERROR},
         {422, "invalid_schema", SPK_EXIT_ERROR},
         {500, "internal", SPK_EXIT_ERROR},
@@ -49,6 +50,7 @@ static void test_error_mapping(void)
     CHECK_INT_EQ(spk_cli_exit_for_error(SPK_E_NOT_FOUND), SPK_EXIT_NOT_FOUND);
     CHECK_INT_EQ(spk_cli_exit_for_error(SPK_E_CONFLICT), SPK_EXIT_CONFLICT);
     CHECK_INT_EQ(spk_cli_exit_for_error(SPK_E_EXISTS), SPK_EXIT_CONFLICT);
+    CHECK_INT_EQ(spk_cli_exit_for_error(SPK_E_BREAKING), SPK_EXIT_BREAKING);
     CHECK_INT_EQ(spk_cli_exit_for_error(SPK_E_TOO_LARGE), SPK_EXIT_ERROR);
     CHECK_INT_EQ(spk_cli_exit_for_error(SPK_E_UNAVAILABLE), SPK_EXIT_UNAVAILABLE);
     CHECK_INT_EQ(spk_cli_exit_for_error(SPK_E_INTERNAL), SPK_EXIT_ERROR);
@@ -58,6 +60,10 @@ static void test_error_mapping(void)
     CHECK_INT_EQ(SPK_EXIT_CONFLICT, 3);
     CHECK_INT_EQ(SPK_EXIT_NOT_FOUND, 4);
     CHECK_INT_EQ(SPK_EXIT_UNAVAILABLE, 5);
+    CHECK_INT_EQ(SPK_EXIT_BREAKING, 6);
+    /* No error is ever a success. */
+    for (int c = SPK_E_INVALID; c <= SPK_E_INTERNAL; c++)
+        CHECK(spk_cli_exit_for_error((enum spk_errcode)c) != SPK_EXIT_OK);
 }
 
 static void test_retryable(void)

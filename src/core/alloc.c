@@ -45,14 +45,19 @@ char *spk_strndup(const char *s, size_t n)
     return p;
 }
 
+char *spk_vasprintf(const char *fmt, va_list ap)
+{
+    char *p = NULL;
+    if (vasprintf(&p, fmt, ap) < 0)
+        check(NULL, 1);
+    return p;
+}
+
 char *spk_asprintf(const char *fmt, ...)
 {
     va_list ap;
-    char *p = NULL;
     va_start(ap, fmt);
-    int n = vasprintf(&p, fmt, ap);
+    char *p = spk_vasprintf(fmt, ap);
     va_end(ap);
-    if (n < 0)
-        check(NULL, 1);
     return p;
 }

@@ -236,11 +236,7 @@ void spk_evolve_emit(struct spk_evolve_check *c, struct spk_evolve_where at,
         return;
     va_list ap;
     va_start(ap, fmt);
-    int len = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *msg = spk_malloc((size_t)len + 1);
-    va_start(ap, fmt);
-    vsnprintf(msg, (size_t)len + 1, fmt, ap);
+    char *msg = spk_vasprintf(fmt, ap);
     va_end(ap);
     if (c->n == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 16;

@@ -82,11 +82,7 @@ static void add(struct diff *d, const char *type, struct spk_evolve_where at, co
     }
     va_list ap;
     va_start(ap, fmt);
-    int len = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *msg = spk_malloc((size_t)len + 1);
-    va_start(ap, fmt);
-    vsnprintf(msg, (size_t)len + 1, fmt, ap);
+    char *msg = spk_vasprintf(fmt, ap);
     va_end(ap);
     struct spk_evolve_violation *v = &r->v[r->n++];
     *v = (struct spk_evolve_violation){type,

@@ -261,8 +261,12 @@ static void package_element_no_delete(struct spk_evolve_check *c, enum element_k
                 continue;
             const char *nested = nested_of(of, kind, k);
             const struct spk_evolve_file *nf = spk_evolve_map_sget(&c->new_.file_by_path, of->path);
-            struct spk_evolve_where at =
-                nf ? spk_evolve_deleted_where(nf, nested) : spk_evolve_nowhere();
+            /* The parent is looked for by full name, as buf does: in a file whose package
+             * changed it is not there, and the file itself (1:1) is named. */
+            struct spk_evolve_where at = !nf ? spk_evolve_nowhere()
+                                         : strcmp(nf->package, of->package) != 0
+                                             ? (struct spk_evolve_where){nf, NULL, 0, 0}
+                                             : spk_evolve_deleted_where(nf, nested);
             char *qn = spk_evolve_quote(nested), *qp = spk_evolve_quote(of->package);
             spk_evolve_emit(c, at, nf, where_of(of, kind, k), NULL, NULL,
                             "Previously present %s %s was deleted from package %s.", what, qn, qp);

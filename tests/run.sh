@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Spoke's whole test suite, as CI runs it (.ci/run):
-#   1. install missing Debian packages (the list shared with deployments/local/stack.sh)
+#   1. install missing Debian packages (the list shared with deployments/local/stack.sh) and buf
+#      (the oracle of tests/oracle/, into .cache/node)
 #   2. build build/ (RelWithDebInfo) and run ctest there
 #   3. build build-asan/ (Debug, -DSPOKE_SANITIZE=ON: AddressSanitizer + UBSan) and run the whole
 #      suite again there; integration tests then run the sanitized spoke-server
@@ -74,8 +75,14 @@ run_ctest_sanitized() {
     run_ctest "$REPO_DIR/build-asan"
 }
 
-phase "packages" spoke_ensure_packages \
-  "${SPOKE_BUILD_PACKAGES[@]}" "${SPOKE_SERVER_PACKAGES[@]}" "${SPOKE_TEST_PACKAGES[@]}"
+# shellcheck disable=SC2317
+packages() {
+  spoke_ensure_packages \
+    "${SPOKE_BUILD_PACKAGES[@]}" "${SPOKE_SERVER_PACKAGES[@]}" "${SPOKE_TEST_PACKAGES[@]}" &&
+    spoke_ensure_npm_packages "${SPOKE_NPM_BUF_PACKAGES[@]}"
+}
+
+phase "packages" packages
 phase "build (RelWithDebInfo)" build "$REPO_DIR/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPOKE_SANITIZE=OFF
 phase "ctest build/" run_ctest "$REPO_DIR/build"
 if [[ $sanitize != 0 ]]; then

@@ -31,6 +31,9 @@ SPOKE_NPM_OTLP_PACKAGES=(@opentelemetry/otlp-transformer@0.57.2)
 # The local stack's S3 server: it verifies SigV4 signatures (unlike s3rver 3.x), credentials
 # S3RVER/S3RVER; started by deployments/local/s3rver.js.
 SPOKE_NPM_S3_PACKAGES=(@20minutes/s3rver@5.0.0)
+# buf, the oracle of the breaking-change tests: tests/fixtures/breaking/regen.py records its
+# verdicts and tests/oracle/ compares the evolution engine with it (binary node_modules/.bin/buf).
+SPOKE_NPM_BUF_PACKAGES=(@bufbuild/buf@1.75.0)
 
 # Project-local, git-ignored npm directory shared by every Node helper; programs find the packages
 # with NODE_PATH=$SPOKE_NODE_DIR/node_modules.

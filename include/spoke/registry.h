@@ -130,6 +130,9 @@ struct spk_push_request {
 };
 /* Computes req->digest from its files and dependencies. */
 void spk_registry_push_digest(struct spk_push_request *req);
+/* The store's view of req's files, in path order (paths borrowed from req): a new array, free
+ * it with free(). */
+struct spk_version_file *spk_registry_push_files(const struct spk_push_request *req);
 
 /* Compiles files against the closure of deps and the well-known types. 0 when protoc reached a
  * verdict: out->ok says which (INVALID_SCHEMA is not set for a file that does not compile);
@@ -151,11 +154,9 @@ int spk_registry_policy_put(struct spk_app *app, const char *module, const struc
 /* The server default, from SPOKE_BREAKING_* (a copy; release it). */
 void spk_registry_policy_default(const struct spk_app *app, struct spk_policy *out);
 
-/* One comparison and what it found. */
+/* One comparison (the candidate or new version against one stored version) and its result. */
 struct spk_compat_pair {
-    char older[SPK_SEMVER_MAX_LEN + 1];   /* the old side: a stored version, or "candidate" */
-    char newer[SPK_SEMVER_MAX_LEN + 1];   /* the new side */
-    char against[SPK_SEMVER_MAX_LEN + 1]; /* the stored version of the two */
+    char against[SPK_SEMVER_MAX_LEN + 1];
     struct spk_evolve_result result;
 };
 /* A verdict: every comparison made (none when nothing needed checking) and the rules applied. */

@@ -14,8 +14,9 @@
 #define LIST_MAX 256
 #define MODE_MAX 64
 
-/* {"use": [...], "except": [...], "ignore": [...]} into p (new strings); use may be absent only
- * when use_default is given. */
+/* {"use": [...], "except": [...], "ignore": [...]} into p (new strings). Without defaults (a
+ * check's override) use is required; with them (a PUT) an absent use keeps the default's. An
+ * empty use checks nothing. */
 static int parse_breaking(json_t *b, const struct spk_policy *defaults, struct spk_policy *p,
                           struct spk_error *err)
 {
@@ -33,6 +34,8 @@ static int parse_breaking(json_t *b, const struct spk_policy *defaults, struct s
             return spk_error_set(err, SPK_E_INVALID,
                                  "breaking.%.64s is not a setting (use, except, ignore)", k);
     }
+    if (!defaults && !json_object_get(b, "use"))
+        return spk_error_set(err, SPK_E_INVALID, "breaking.use is required in an override");
     if (api_opt_strings(b, "use", RULE_MAX, LIST_MAX, &p->use, &p->nuse, err) ||
         api_opt_strings(b, "except", RULE_MAX, LIST_MAX, &p->except, &p->nexcept, err) ||
         api_opt_strings(b, "ignore", SPK_PATH_MAX, LIST_MAX, &p->ignore, &p->nignore, err))
@@ -97,9 +100,8 @@ void api_policy_put(struct spk_http_ctx *ctx, void *appv)
         if (parse_breaking(b, &def, &p, &err))
             goto fail;
     } else {
-        p.use = def.use, p.nuse = def.nuse, def.use = NULL, def.nuse = 0;
-        p.except = def.except, p.nexcept = def.nexcept, def.except = NULL, def.nexcept = 0;
-        p.ignore = def.ignore, p.nignore = def.nignore, def.ignore = NULL, def.nignore = 0;
+        p = def; /* handed over: def is released empty */
+        def = (struct spk_policy){0};
     }
     p.semver = semver ? json_is_true(semver) : def.semver;
     if (spk_registry_policy_put(app, name, &p, &err))

@@ -8,22 +8,10 @@
 #include "spoke/error.h"
 #include "spoke/banned.h"
 
-static int cmp_paths(const void *a, const void *b)
-{
-    return strcmp(((const struct spk_version_file *)a)->path,
-                  ((const struct spk_version_file *)b)->path);
-}
-
 /* The 201 body: the created version with the pushed files (path order) and source info. */
 static json_t *created_json(const struct spk_push_request *req, const struct spk_version *created)
 {
-    struct spk_version_file *files = spk_calloc(req->nfiles ? req->nfiles : 1, sizeof(*files));
-    for (size_t i = 0; i < req->nfiles; i++) {
-        files[i].path = (char *)req->files[i].path;
-        memcpy(files[i].sha256, req->files[i].sha256, sizeof(files[i].sha256));
-        files[i].size = (int64_t)req->files[i].len;
-    }
-    qsort(files, req->nfiles, sizeof(*files), cmp_paths);
+    struct spk_version_file *files = spk_registry_push_files(req);
     /* A view over the pushed data (borrowed pointers, never released). */
     struct spk_version view = *created;
     view.files = files;

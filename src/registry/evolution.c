@@ -200,14 +200,11 @@ static int rules_apply_mode(struct rules *r, const char *mode, struct spk_error 
     return 0;
 }
 
-static struct spk_compat_pair *add_pair(struct spk_compat *out, const char *older,
-                                        const char *newer, const char *against)
+static struct spk_compat_pair *add_pair(struct spk_compat *out, const char *against)
 {
     out->pairs = spk_realloc(out->pairs, (out->npairs + 1) * sizeof(*out->pairs));
     struct spk_compat_pair *p = &out->pairs[out->npairs++];
     memset(p, 0, sizeof(*p));
-    snprintf(p->older, sizeof(p->older), "%s", older);
-    snprintf(p->newer, sizeof(p->newer), "%s", newer);
     snprintf(p->against, sizeof(p->against), "%s", against);
     return p;
 }
@@ -215,8 +212,8 @@ static struct spk_compat_pair *add_pair(struct spk_compat *out, const char *olde
 /* Compares stored version `against` with the candidate image. candidate_is_newer says which is
  * the old side for buf rules; Confluent levels decide their own directions. */
 static int compare(struct spk_app *app, const char *module, const struct rules *r,
-                   const char *against, const struct spk_evolve_image *cand, const char *cand_name,
-                   int candidate_is_newer, struct spk_compat *out, struct spk_error *err)
+                   const char *against, const struct spk_evolve_image *cand, int candidate_is_newer,
+                   struct spk_compat *out, struct spk_error *err)
 {
     struct spk_evolve_image *img = NULL;
     char found[SPK_SEMVER_MAX_LEN + 1];
@@ -229,19 +226,18 @@ static int compare(struct spk_app *app, const char *module, const struct rules *
     if (!r->confluent) {
         const struct spk_evolve_image *o = candidate_is_newer ? img : cand;
         const struct spk_evolve_image *n = candidate_is_newer ? cand : img;
-        struct spk_compat_pair *p = add_pair(out, candidate_is_newer ? found : cand_name,
-                                             candidate_is_newer ? cand_name : found, found);
+        struct spk_compat_pair *p = add_pair(out, found);
         rc = spk_evolve_check(o, n, &r->cfg, &p->result, err);
         goto out;
     }
     /* Confluent: BACKWARD = the candidate reads what `against` wrote; FORWARD the reverse. */
     if (spk_evolve_mode_backward(r->mode)) {
-        struct spk_compat_pair *p = add_pair(out, found, cand_name, found);
+        struct spk_compat_pair *p = add_pair(out, found);
         if (spk_evolve_confluent_diff(img, cand, &p->result, err))
             goto out;
     }
     if (spk_evolve_mode_forward(r->mode)) {
-        struct spk_compat_pair *p = add_pair(out, cand_name, found, found);
+        struct spk_compat_pair *p = add_pair(out, found);
         if (spk_evolve_confluent_diff(cand, img, &p->result, err))
             goto out;
     }
@@ -289,34 +285,46 @@ static int breaking_error(const struct spk_compat *c, const char *module, const 
     for (size_t i = 0; i < c->npairs && !first; i++)
         if (c->pairs[i].result.n)
             first = &c->pairs[i];
-    return spk_error_set(
-        err, SPK_E_BREAKING, "%s of module %s breaks %zu rule%s against version %s: %s: %.120s",
-        what, module, n, n == 1 ? "" : "s", first ? first->against : "?",
-        first ? first->result.v[0].rule : "?", first ? first->result.v[0].message : "");
+    return spk_error_set(err, SPK_E_BREAKING,
+                         "%s of module %s has %zu breaking change%s against version %s: %s: %.120s",
+                         what, module, n, n == 1 ? "" : "s", first ? first->against : "?",
+                         first ? first->result.v[0].rule : "?",
+                         first ? first->result.v[0].message : "");
+}
+
+int registry_candidate_image(const struct spk_push_request *req,
+                             const struct spk_proto_result *schema, struct spk_evolve_image **out,
+                             struct spk_error *err)
+{
+    const char **own = spk_malloc((req->nfiles ? req->nfiles : 1) * sizeof(*own));
+    for (size_t i = 0; i < req->nfiles; i++)
+        own[i] = req->files[i].path;
+    int rc = spk_evolve_image_create(schema->descriptor_set, schema->descriptor_len, own,
+                                     req->nfiles, out, err);
+    free(own);
+    return rc;
+}
+
+int registry_targets_any(const struct spk_policy *policy, const struct push_targets *targets)
+{
+    return policy->nuse && (targets->pred[0] || targets->succ[0]);
 }
 
 int registry_check_candidate(struct spk_app *app, const char *module,
                              const struct spk_policy *policy, const struct push_targets *targets,
-                             const unsigned char *set, size_t len, const char *const *own,
-                             size_t nown, struct spk_compat *out, struct spk_error *err)
+                             const struct spk_evolve_image *cand, struct spk_compat *out,
+                             struct spk_error *err)
 {
-    struct spk_evolve_image *cand = NULL;
     struct rules r;
-    int rc = -1;
 
     memset(out, 0, sizeof(*out));
     rules_from_policy(&r, policy);
-    if (spk_evolve_image_create(set, len, own, nown, &cand, err))
-        goto out;
-    if (targets->pred[0] && compare(app, module, &r, targets->pred, cand, "candidate", 1, out, err))
-        goto out;
-    if (targets->succ[0] && compare(app, module, &r, targets->succ, cand, "candidate", 0, out, err))
-        goto out;
+    if (targets->pred[0] && compare(app, module, &r, targets->pred, cand, 1, out, err))
+        return -1;
+    if (targets->succ[0] && compare(app, module, &r, targets->succ, cand, 0, out, err))
+        return -1;
     finish(out, &r);
-    rc = out->compatible ? 0 : breaking_error(out, module, "this push", err);
-out:
-    spk_evolve_image_destroy(cand);
-    return rc;
+    return out->compatible ? 0 : breaking_error(out, module, "this push", err);
 }
 
 /* ---- POST …/compatibility ----------------------------------------------------------------- */
@@ -367,7 +375,6 @@ int spk_registry_compatibility(struct spk_app *app, const struct spk_compat_requ
     struct rules r;
     char **targets = NULL, newer[SPK_SEMVER_MAX_LEN + 1] = "candidate";
     size_t ntargets = 0;
-    const char **own = NULL;
     int rc = -1, is_default;
 
     memset(out, 0, sizeof(*out));
@@ -400,11 +407,7 @@ int spk_registry_compatibility(struct spk_app *app, const struct spk_compat_requ
             spk_error_set(err, SPK_E_INVALID_SCHEMA, "schema does not compile");
             goto out;
         }
-        own = spk_malloc((c->nfiles ? c->nfiles : 1) * sizeof(*own));
-        for (size_t i = 0; i < c->nfiles; i++)
-            own[i] = c->files[i].path;
-        if (spk_evolve_image_create(schema->descriptor_set, schema->descriptor_len, own, c->nfiles,
-                                    &cand, err))
+        if (registry_candidate_image(c, schema, &cand, err))
             goto out;
     }
     const char *version = req->new_version   ? newer
@@ -413,7 +416,7 @@ int spk_registry_compatibility(struct spk_app *app, const struct spk_compat_requ
 
     /* The old side. */
     if (req->old_version) {
-        if (compare(app, req->module, &r, req->old_version, cand, newer, 1, out, err))
+        if (compare(app, req->module, &r, req->old_version, cand, 1, out, err))
             goto out;
     } else if (r.confluent) {
         if (r.mode != SPK_EVOLVE_MODE_NONE) {
@@ -421,7 +424,7 @@ int spk_registry_compatibility(struct spk_app *app, const struct spk_compat_requ
                 goto out;
             size_t upto = spk_evolve_mode_transitive(r.mode) ? ntargets : (ntargets ? 1 : 0);
             for (size_t i = 0; i < upto; i++)
-                if (compare(app, req->module, &r, targets[i], cand, newer, 1, out, err))
+                if (compare(app, req->module, &r, targets[i], cand, 1, out, err))
                     goto out;
         }
     } else if (version && policy.semver) {
@@ -430,15 +433,15 @@ int spk_registry_compatibility(struct spk_app *app, const struct spk_compat_requ
         if (spk_semver_parse(version, &sv, err) ||
             registry_push_targets(app, req->module, &sv, &policy, &t, err))
             goto out;
-        if (t.pred[0] && compare(app, req->module, &r, t.pred, cand, newer, 1, out, err))
+        if (t.pred[0] && compare(app, req->module, &r, t.pred, cand, 1, out, err))
             goto out;
-        if (t.succ[0] && compare(app, req->module, &r, t.succ, cand, newer, 0, out, err))
+        if (t.succ[0] && compare(app, req->module, &r, t.succ, cand, 0, out, err))
             goto out;
     } else if (req->new_version) {
         /* A stored version without SemVer: the one just below it. */
         if (earlier_versions(app, req->module, newer, &targets, &ntargets, err))
             goto out;
-        if (ntargets && compare(app, req->module, &r, targets[0], cand, newer, 1, out, err))
+        if (ntargets && compare(app, req->module, &r, targets[0], cand, 1, out, err))
             goto out;
     } else {
         /* A candidate without SemVer or without a version: the latest, as a push would. */
@@ -446,7 +449,7 @@ int spk_registry_compatibility(struct spk_app *app, const struct spk_compat_requ
         if (spk_store_module_get(app->db, req->module, 0, &mod, err))
             goto out;
         int bad = mod.latest_version[0] &&
-                  compare(app, req->module, &r, mod.latest_version, cand, newer, 1, out, err);
+                  compare(app, req->module, &r, mod.latest_version, cand, 1, out, err);
         spk_module_release(&mod);
         if (bad)
             goto out;
@@ -455,7 +458,6 @@ int spk_registry_compatibility(struct spk_app *app, const struct spk_compat_requ
     rc = 0;
 out:
     free_strs(targets, ntargets);
-    free(own);
     spk_evolve_image_destroy(cand);
     spk_policy_release(&policy);
     return rc;

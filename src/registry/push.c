@@ -33,6 +33,24 @@ void spk_registry_push_digest(struct spk_push_request *req)
     free(df);
 }
 
+static int cmp_file_paths(const void *a, const void *b)
+{
+    return strcmp(((const struct spk_version_file *)a)->path,
+                  ((const struct spk_version_file *)b)->path);
+}
+
+struct spk_version_file *spk_registry_push_files(const struct spk_push_request *req)
+{
+    struct spk_version_file *vf = spk_calloc(req->nfiles ? req->nfiles : 1, sizeof(*vf));
+    for (size_t i = 0; i < req->nfiles; i++) {
+        vf[i].path = (char *)req->files[i].path;
+        memcpy(vf[i].sha256, req->files[i].sha256, sizeof(vf[i].sha256));
+        vf[i].size = (int64_t)req->files[i].len;
+    }
+    qsort(vf, req->nfiles, sizeof(*vf), cmp_file_paths);
+    return vf;
+}
+
 void spk_push_outcome_release(struct spk_push_outcome *o)
 {
     if (!o)
@@ -196,7 +214,8 @@ int spk_registry_push(struct spk_app *app, const struct spk_push_request *req,
     struct spk_policy policy = {0};
     struct spk_symbol_ref *symbols = NULL;
     struct spk_proto_file *pf = NULL;
-    const char **own = NULL;
+    struct spk_version_file *vf = NULL;
+    struct spk_evolve_image *cand = NULL;
     struct blobs b = {0};
     int rc = -1, is_default;
 
@@ -222,18 +241,20 @@ int spk_registry_push(struct spk_app *app, const struct spk_push_request *req,
     }
     if (spk_registry_policy_get(app, req->module, SPK_LOAD_PRIMARY, &policy, &is_default, err))
         goto out;
-    own = spk_malloc((req->nfiles ? req->nfiles : 1) * sizeof(*own));
-    for (size_t i = 0; i < req->nfiles; i++)
-        own[i] = req->files[i].path;
     symbols = symbol_refs(&out->schema);
+    vf = spk_registry_push_files(req);
 
     for (int attempt = 0;; attempt++) {
         struct push_targets t;
         spk_compat_release(&out->compat);
-        if (registry_push_targets(app, req->module, &req->semver, &policy, &t, err) ||
-            registry_check_candidate(app, req->module, &policy, &t, out->schema.descriptor_set,
-                                     out->schema.descriptor_len, own, req->nfiles, &out->compat,
-                                     err)) {
+        if (registry_push_targets(app, req->module, &req->semver, &policy, &t, err))
+            goto out;
+        /* Decoded once, and only when there is something to compare with (not for 0.x, the
+         * first release of a major, or a module without rules). */
+        if (!cand && registry_targets_any(&policy, &t) &&
+            registry_candidate_image(req, &out->schema, &cand, err))
+            goto out;
+        if (registry_check_candidate(app, req->module, &policy, &t, cand, &out->compat, err)) {
             if (err->code != SPK_E_BREAKING)
                 goto out;
             /* A concurrent push of this very version with other content won meanwhile: that
@@ -258,7 +279,7 @@ int spk_registry_push(struct spk_app *app, const struct spk_push_request *req,
             .module_name = req->module,
             .semver = &req->semver,
             .digest = req->digest,
-            .files = NULL,
+            .files = vf,
             .nfiles = req->nfiles,
             .deps = (const char *const *)req->deps,
             .ndeps = req->ndeps,
@@ -272,16 +293,8 @@ int spk_registry_push(struct spk_app *app, const struct spk_push_request *req,
             .guard_pred = t.pred,
             .guard_succ = t.succ,
         };
-        struct spk_version_file *vf = spk_calloc(req->nfiles ? req->nfiles : 1, sizeof(*vf));
-        for (size_t i = 0; i < req->nfiles; i++) {
-            vf[i].path = (char *)req->files[i].path;
-            memcpy(vf[i].sha256, req->files[i].sha256, sizeof(vf[i].sha256));
-            vf[i].size = (int64_t)req->files[i].len;
-        }
-        in.files = vf;
         spk_version_release(&out->version);
         int created = spk_store_version_create(app->db, &in, &out->version, err);
-        free(vf);
         if (created < 0)
             goto out;
         if (created == 0) { /* lost a race to a push of the same version */
@@ -303,8 +316,9 @@ int spk_registry_push(struct spk_app *app, const struct spk_push_request *req,
     out->created = 1;
     rc = 0;
 out:
+    spk_evolve_image_destroy(cand);
+    free(vf);
     free(b.known);
-    free(own);
     free(pf);
     free(symbols);
     spk_policy_release(&policy);

@@ -20,11 +20,18 @@ int registry_push_targets(struct spk_app *app, const char *module, const struct 
                           const struct spk_policy *policy, struct push_targets *out,
                           struct spk_error *err);
 
-/* Checks a compiled candidate (own = its file paths) against targets under policy, filling out.
- * BREAKING when something breaks. */
+/* The image of candidate files compiled into schema (their paths are the own files). */
+int registry_candidate_image(const struct spk_push_request *req,
+                             const struct spk_proto_result *schema, struct spk_evolve_image **out,
+                             struct spk_error *err);
+/* 1 when a push under policy with targets has anything to be compared with. */
+int registry_targets_any(const struct spk_policy *policy, const struct push_targets *targets);
+/* Checks the candidate's image against targets under policy, filling out. BREAKING when
+ * something breaks. cand may be NULL only when registry_targets_any says there is nothing to
+ * compare. */
 int registry_check_candidate(struct spk_app *app, const char *module,
                              const struct spk_policy *policy, const struct push_targets *targets,
-                             const unsigned char *set, size_t len, const char *const *own,
-                             size_t nown, struct spk_compat *out, struct spk_error *err);
+                             const struct spk_evolve_image *cand, struct spk_compat *out,
+                             struct spk_error *err);
 
 #endif

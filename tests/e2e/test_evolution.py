@@ -366,6 +366,7 @@ def test_compatibility_bad_input():
         ({"old_version": "latest", "new_version": "1.0.0"}, "old_version"),
         ({"new_version": "1.0.0", "mode": "SIDEWAYS"}, "SIDEWAYS"),
         ({"new_version": "1.0.0", "breaking": {"use": ["NOPE"]}}, "NOPE"),
+        ({"new_version": "1.0.0", "breaking": {"except": ["FIELD_NO_DELETE"]}}, "use is required"),
         ({"new_version": "1.0.0", "surprise": 1}, "surprise"),
         ({"files": [{"path": "../a.proto", "content": ""}]}, ""),
         ({"new_version": "1.0.0", "dependencies": ["x@1.0.0"]}, "go with files"),
